@@ -1,0 +1,267 @@
+/* MoE SDK plugin ABI.
+ *
+ * A plugin is a shared library (libmoe_backend_<name>.so or libmoe_modality_<name>.so) that exports
+ * one C symbol, MOE_PLUGIN_ENTRY_SYMBOL, of type moe_plugin_entry_fn. The host calls it once with its
+ * own host table; the plugin returns a descriptor that lives as long as the library stays loaded.
+ *
+ * Versioning (the PJRT rule): MOE_PLUGIN_ABI_MAJOR changes only when an existing field or function
+ * changes meaning; the host rejects a plugin of another major with a message naming both versions.
+ * Minor versions only append fields at the end of size-prefixed structs, so the host reads a field only
+ * when the struct's struct_size covers it, and a plugin reads only fields the host's struct_size covers.
+ *
+ * Everything here is plain C: no C++ types, no exceptions, no struct passed by value across the
+ * boundary. A plugin never links libmoe; it builds against this header (and moe_common.h) alone.
+ */
+#ifndef MOE_PLUGIN_H
+#define MOE_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "moe/moe_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MOE_PLUGIN_ABI_MAJOR 1
+#define MOE_PLUGIN_ABI_MINOR 0
+#define MOE_PLUGIN_ABI_VERSION ((uint32_t)((MOE_PLUGIN_ABI_MAJOR << 16) | MOE_PLUGIN_ABI_MINOR))
+#define MOE_PLUGIN_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
+#define MOE_PLUGIN_ABI_MINOR_OF(v) ((uint32_t)(v)&0xffffu)
+
+#define MOE_PLUGIN_ENTRY_SYMBOL "moe_plugin_entry"
+
+/* What the host gives every plugin. */
+typedef struct moe_host_api {
+  uint32_t struct_size;
+  uint32_t abi_version; /* MOE_PLUGIN_ABI_VERSION of the host */
+  /* A log line attributed to the plugin. */
+  void (*log)(int32_t level, const char* plugin_name, const char* message);
+  /* Sets the calling thread's error message; the plugin then returns a non-OK status. The host
+   * prefixes nothing: say which argument, tensor or file is at fault. */
+  void (*set_error)(const char* message);
+  /* Memory that the host will free with free_host_memory (output arrays of modality plugins). */
+  void* (*alloc_host_memory)(size_t bytes);
+  void (*free_host_memory)(void* ptr);
+} moe_host_api;
+
+#define MOE_PLUGIN_KIND_BACKEND 1
+#define MOE_PLUGIN_KIND_MODALITY 2
+
+typedef struct moe_plugin_descriptor {
+  uint32_t struct_size;
+  uint32_t abi_version; /* MOE_PLUGIN_ABI_VERSION the plugin was built with */
+  int32_t kind;         /* MOE_PLUGIN_KIND_* */
+  const char* name;     /* "cpu", "cuda", "text", ... */
+  const char* version;  /* the plugin's own version string */
+  /* 0 = cannot run on this machine (e.g. no GPU); higher = preferred under backend "auto".
+   * NULL means always usable with score 1. */
+  int32_t (*score)(void);
+  /* moe_backend_ops* for MOE_PLUGIN_KIND_BACKEND, moe_modality_ops* for MOE_PLUGIN_KIND_MODALITY. */
+  const void* ops;
+} moe_plugin_descriptor;
+
+typedef const moe_plugin_descriptor* (*moe_plugin_entry_fn)(const moe_host_api* host);
+
+/* ------------------------------------------------------------------------------------------------
+ * Backends
+ *
+ * A backend owns device memory and runs operations on tensors that live there. The core holds
+ * every tensor as a moe_tensor: a pointer into backend memory plus dtype and shape. Unless an op
+ * says otherwise, tensors are dense row-major ("contiguous") and their shapes are checked by the
+ * core before the call; a backend still rejects what it cannot do with MOE_ERR_UNSUPPORTED and a
+ * message, never by crashing. Ops may run asynchronously on the backend's stream; copies to the host
+ * and synchronize() complete them. Every op must be safe to call from several threads at once on
+ * one backend instance (distinct output buffers).
+ * ------------------------------------------------------------------------------------------------ */
+
+#define MOE_MAX_DIMS 6
+
+typedef struct moe_tensor {
+  void* data; /* backend memory; for the CPU backend, host memory */
+  moe_dtype dtype;
+  int32_t ndim;
+  int64_t shape[MOE_MAX_DIMS];
+} moe_tensor;
+
+typedef struct moe_backend moe_backend; /* a backend instance, opaque to the host */
+
+typedef struct moe_backend_options {
+  uint32_t struct_size;
+  int32_t num_threads; /* CPU worker threads; 0 = one per core */
+  int32_t device;      /* device ordinal for GPU backends */
+} moe_backend_options;
+
+/* Activations of the gated MLP. */
+#define MOE_ACT_SILU 1
+#define MOE_ACT_GELU_TANH 2
+
+/* Rotary embedding layouts. NEOX rotates pairs (i, i + rot_dim/2) (transformers' rotate_half);
+ * INTERLEAVED rotates pairs (2i, 2i+1) (the original DeepSeek / Llama formulation). */
+#define MOE_ROPE_NEOX 0
+#define MOE_ROPE_INTERLEAVED 1
+
+typedef struct moe_backend_ops {
+  uint32_t struct_size;
+
+  /* ---- instance and memory ---- */
+  moe_status (*create)(const moe_backend_options* options, moe_backend** out);
+  void (*destroy)(moe_backend* be);
+  /* A one-line description of the device and what it supports ("AMD EPYC, 2 threads, avx512_bf16"). */
+  const char* (*device_description)(moe_backend* be);
+  moe_status (*alloc)(moe_backend* be, size_t bytes, void** out);
+  void (*free)(moe_backend* be, void* ptr);
+  moe_status (*copy_from_host)(moe_backend* be, void* dst, const void* src, size_t bytes);
+  moe_status (*copy_to_host)(moe_backend* be, void* dst, const void* src, size_t bytes);
+  moe_status (*copy)(moe_backend* be, void* dst, const void* src, size_t bytes);
+  moe_status (*memset_zero)(moe_backend* be, void* dst, size_t bytes);
+  moe_status (*synchronize)(moe_backend* be);
+
+  /* ---- dense math ---- */
+
+  /* C[m, n] = alpha * sum_k A[m, k] * B'[k, n] + beta * C[m, n] over 2-D tensors, where B' is B
+   * ([k, n]) or, with trans_b, the transpose of B ([n, k], the nn.Linear weight layout).
+   * A and B: f32 or bf16 (may differ; a backend computes bf16 x bf16 products where it can and
+   * otherwise in f32); C: f32. Row strides: lda, ldb, ldc in elements (>= the row length), so that
+   * row blocks and column slices of larger tensors can be used without copies. */
+  moe_status (*gemm)(moe_backend* be, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                     const void* a, moe_dtype a_type, int64_t lda, const void* b, moe_dtype b_type, int64_t ldb,
+                     float beta, float* c, int64_t ldc);
+
+  /* y[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight over rows of width = weight.shape[0].
+   * x, y: f32 [rows, width] (y may equal x); weight: f32 or bf16 [width]. */
+  moe_status (*rmsnorm)(moe_backend* be, const moe_tensor* x, const moe_tensor* weight, float eps, moe_tensor* y);
+
+  /* In place over x: f32 [tokens, heads, head_dim]; rotates dims [rot_offset, rot_offset + rot_dim) of
+   * every head by the angle of each token's position: out = x*cos + rotate(x)*sin with cos/sin f32
+   * tables [max_positions, rot_dim/2] (row p holds the values for position p; frequency i of pair i).
+   * positions: i32 [tokens]; each must be < max_positions. layout: MOE_ROPE_*. */
+  moe_status (*rope)(moe_backend* be, moe_tensor* x, const moe_tensor* positions, const moe_tensor* cos_table,
+                     const moe_tensor* sin_table, int32_t rot_offset, int32_t rot_dim, int32_t layout);
+
+  /* y[r, j] = act(x[r, j]) * x[r, j + width] for j < width, where x is f32 [rows, 2*width] (the
+   * fused gate|up projection) and y is f32 [rows, width]. activation: MOE_ACT_*. */
+  moe_status (*gated_act)(moe_backend* be, const moe_tensor* x, int32_t activation, moe_tensor* y);
+
+  /* y = a + b elementwise, f32, same number of elements (y may alias a or b). */
+  moe_status (*add)(moe_backend* be, const moe_tensor* a, const moe_tensor* b, moe_tensor* y);
+
+  /* out[t, :] = table[ids[t], :] converted to f32. ids: i32 [tokens]; table: f32 or bf16 [vocab, dim];
+   * out: f32 [tokens, dim]. An id outside [0, vocab) is MOE_ERR_INVALID_ARGUMENT naming the id. */
+  moe_status (*embedding)(moe_backend* be, const moe_tensor* ids, const moe_tensor* table, moe_tensor* out);
+
+  /* Strided copy of a 2-D block of f32 elements: dst[r * dst_stride + c] = src[r * src_stride + c]
+   * for r < rows, c < cols. Used to split and join head slices without a host round trip. */
+  moe_status (*copy_2d)(moe_backend* be, float* dst, int64_t dst_stride, const float* src, int64_t src_stride,
+                        int64_t rows, int64_t cols);
+
+  /* ---- routing and experts ---- */
+
+  /* Mixtral-style router: p = softmax(logits[t, :]); choose the top_k largest p (ties: lower expert
+   * id first); weights = chosen p, divided by their sum when normalize != 0.
+   * logits: f32 [tokens, experts]; ids out: i32 [tokens, top_k]; weights out: f32 [tokens, top_k]. */
+  moe_status (*route_softmax_topk)(moe_backend* be, const moe_tensor* logits, int32_t top_k, int32_t normalize,
+                                   moe_tensor* ids, moe_tensor* weights);
+
+  /* DeepSeek-V3 router: s = sigmoid(logits); choice = s + bias (bias f32 [experts], may be NULL).
+   * Experts form n_group equal groups; a group's score is the sum of its two largest choice values
+   * (its largest when a group has one expert); keep the topk_group best groups, then choose the top_k
+   * experts by choice among them. weights = s of the chosen experts (not choice), divided by
+   * (their sum + 1e-20) when normalize != 0, then multiplied by scaling. */
+  moe_status (*route_sigmoid_group_topk)(moe_backend* be, const moe_tensor* logits, const moe_tensor* bias,
+                                         int32_t n_group, int32_t topk_group, int32_t top_k, int32_t normalize,
+                                         float scaling, moe_tensor* ids, moe_tensor* weights);
+
+  /* Groups token copies by expert. ids: i32 [tokens, top_k] from a router; x: f32 [tokens, dim].
+   * Writes x_sorted f32 [tokens*top_k, dim] (rows of expert 0 first, then expert 1, ...; within an
+   * expert in token order), offsets i64 [experts + 1] (rows of expert e are offsets[e]..offsets[e+1]),
+   * and source i32 [tokens*top_k] (for each sorted row, the flat index t*top_k + j it came from). */
+  moe_status (*moe_permute)(moe_backend* be, const moe_tensor* x, const moe_tensor* ids, int32_t num_experts,
+                            moe_tensor* x_sorted, moe_tensor* offsets, moe_tensor* source);
+
+  /* The routed experts' gated MLP over rows grouped by moe_permute:
+   * for each expert e and row r in [offsets[e], offsets[e+1]):
+   *   h = act(x[r] . gate_up[e][0:F]^T) * (x[r] . gate_up[e][F:2F]^T);  y[r] = h . down[e]^T
+   * x, y: f32 [rows, dim]; gate_up: f32 or bf16 [experts, 2F, dim]; down: same dtype [experts, dim, F];
+   * offsets: i64 [experts + 1] as written by moe_permute. */
+  moe_status (*expert_mlp)(moe_backend* be, const moe_tensor* x, const moe_tensor* offsets, const moe_tensor* gate_up,
+                           const moe_tensor* down, int32_t activation, moe_tensor* y);
+
+  /* out[t, :] (+)= sum_j weights[t, j] * y_sorted[row of (t, j), :], with rows found through
+   * source (from moe_permute). accumulate != 0 adds to out instead of overwriting it.
+   * y_sorted f32 [tokens*top_k, dim]; source i32 [tokens*top_k]; weights f32 [tokens, top_k];
+   * out f32 [tokens, dim]. */
+  moe_status (*moe_unpermute)(moe_backend* be, const moe_tensor* y_sorted, const moe_tensor* source,
+                              const moe_tensor* weights, int32_t accumulate, moe_tensor* out);
+
+  /* ---- attention ---- */
+
+  /* Writes new keys and values into a KV cache. k: f32 [tokens, kv_heads, dk]; v: f32 [tokens, kv_heads, dv];
+   * k_cache: f32 [slots, kv_heads, capacity, dk]; v_cache: f32 [slots, kv_heads, capacity, dv];
+   * slot, position: i32 [tokens]: token t goes to k_cache[slot[t], :, position[t], :]. */
+  moe_status (*kv_store)(moe_backend* be, const moe_tensor* k, const moe_tensor* v, const moe_tensor* slot,
+                         const moe_tensor* position, moe_tensor* k_cache, moe_tensor* v_cache);
+
+  /* Scaled dot-product attention of packed query tokens against a KV cache.
+   * q: f32 [tokens, heads, dk]; out: f32 [tokens, heads, dv]; caches as in kv_store, with
+   * heads a multiple of kv_heads (grouped-query attention: head h reads kv head h / (heads/kv_heads)).
+   * Token t attends to keys 0 .. kv_len[t]-1 of cache slot slot[t] (kv_len = position + 1 gives causal
+   * attention). scores = q.k * scale, softmax in f32. slot, kv_len: i32 [tokens]. */
+  moe_status (*attention)(moe_backend* be, const moe_tensor* q, const moe_tensor* k_cache, const moe_tensor* v_cache,
+                          const moe_tensor* slot, const moe_tensor* kv_len, float scale, moe_tensor* out);
+} moe_backend_ops;
+
+/* ------------------------------------------------------------------------------------------------
+ * Modality plugins
+ *
+ * A modality plugin turns raw input into what a model's input layer consumes. The text modality
+ * provides a tokenizer; other modalities (image, audio, point clouds) will append their own entries.
+ * Arrays a plugin returns are allocated with host->alloc_host_memory and freed by the host.
+ * ------------------------------------------------------------------------------------------------ */
+
+typedef struct moe_plugin_tokenizer moe_plugin_tokenizer; /* a tokenizer instance, opaque to the host */
+
+/* One encoded text: ids and, for each id, the byte range [begin, end) of the input it came from
+ * (begin == end for ids inserted by post-processing such as BOS). */
+typedef struct moe_encoding {
+  int32_t* ids;
+  int64_t* offsets; /* 2 * count values: begin0, end0, begin1, end1, ... (may be NULL if not asked for) */
+  int64_t count;
+} moe_encoding;
+
+typedef struct moe_modality_ops {
+  uint32_t struct_size;
+  const char* modality; /* "text", "image", "audio", "pointcloud", ... */
+
+  /* ---- text ---- */
+  /* Loads a Hugging Face tokenizer.json; config_path (may be NULL) is a tokenizer_config.json for
+   * add_bos_token / add_eos_token. Errors name the file and the key at fault. */
+  moe_status (*tokenizer_load)(const char* tokenizer_json_path, const char* tokenizer_config_path,
+                               moe_plugin_tokenizer** out);
+  void (*tokenizer_free)(moe_plugin_tokenizer* tok);
+  int64_t (*tokenizer_vocab_size)(const moe_plugin_tokenizer* tok);
+  /* Encodes UTF-8 text. add_special != 0 applies the post-processor (BOS/EOS templates).
+   * want_offsets != 0 fills out->offsets. out->ids/offsets are allocated with host->alloc_host_memory. */
+  moe_status (*encode)(const moe_plugin_tokenizer* tok, const char* text, size_t text_len, int32_t add_special,
+                       int32_t want_offsets, moe_encoding* out);
+  /* Decodes ids to UTF-8 into a host-allocated, NUL-terminated string; skip_special != 0 drops
+   * special tokens. */
+  moe_status (*decode)(const moe_plugin_tokenizer* tok, const int32_t* ids, int64_t count, int32_t skip_special,
+                       char** out_text, size_t* out_len);
+  /* Looks up a token's id by its text (e.g. "<｜end▁of▁sentence｜>"); MOE_ERR_NOT_FOUND if absent. */
+  moe_status (*token_to_id)(const moe_plugin_tokenizer* tok, const char* token, int32_t* out_id);
+
+  /* Streaming decode for generation: feed ids one at a time and receive only complete UTF-8 text. */
+  moe_status (*stream_create)(const moe_plugin_tokenizer* tok, int32_t skip_special, void** out_stream);
+  /* Appends one id; *out_text (host-allocated, may be empty) holds the text that became complete. */
+  moe_status (*stream_push)(void* stream, int32_t id, char** out_text, size_t* out_len);
+  /* Returns whatever is still pending (incomplete UTF-8 replaced by U+FFFD) and frees the stream. */
+  moe_status (*stream_finish)(void* stream, char** out_text, size_t* out_len);
+} moe_modality_ops;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOE_PLUGIN_H */

@@ -1,0 +1,56 @@
+// A backend instance seen from the core: the plugin's op table plus its instance handle, with
+// statuses turned into moe::Error (carrying the plugin's message) and a caching allocator in front of
+// the plugin's alloc/free, so that per-step activations do not go back to the OS (or cudaMalloc).
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "moe/moe_plugin.h"
+
+namespace moe {
+
+class Backend {
+ public:
+  Backend(const moe_plugin_descriptor* descriptor, const moe_backend_options& options);
+  ~Backend();
+  Backend(const Backend&) = delete;
+  Backend& operator=(const Backend&) = delete;
+
+  const std::string& name() const { return name_; }
+  const std::string& description() const { return description_; }
+  const moe_backend_ops& ops() const { return *ops_; }
+  moe_backend* handle() const { return handle_; }
+
+  // Throws moe::Error naming the op and carrying the plugin's message when status is not OK.
+  void check(moe_status status, const char* op) const;
+
+  // True when the plugin's table is recent enough to hold `op` and the plugin filled it in.
+  template <typename Fn>
+  bool has(Fn moe_backend_ops::*op, size_t offset) const {
+    return ops_->struct_size >= offset + sizeof(void*) && ops_->*op != nullptr;
+  }
+
+  void* allocate(size_t bytes);
+  void release(void* ptr, size_t bytes);
+  // Returns cached blocks to the plugin.
+  void trim();
+
+ private:
+  const moe_backend_ops* ops_;
+  moe_backend* handle_ = nullptr;
+  std::string name_;
+  std::string description_;
+
+  std::mutex cache_mutex_;
+  std::multimap<size_t, void*> free_blocks_;  // by rounded size
+  size_t cached_bytes_ = 0;
+};
+
+// The size class a request is rounded up to (the cache reuses blocks of the same class).
+size_t allocation_size_class(size_t bytes);
+
+}  // namespace moe

@@ -1,0 +1,270 @@
+#include "tensor/ops.h"
+
+#include "base/dtype.h"
+#include "base/error.h"
+#include "tensor/backend.h"
+
+namespace moe::ops {
+namespace {
+
+[[noreturn]] void bad(const char* op, const std::string& what) {
+  fail(MOE_ERR_INTERNAL, std::string(op) + ": " + what);
+}
+
+void expect(bool ok, const char* op, const std::string& what) {
+  if (!ok) bad(op, what);
+}
+
+void expect_float(const Tensor& t, const char* op, const char* name) {
+  expect(t.dtype() == MOE_DTYPE_F32 || t.dtype() == MOE_DTYPE_BF16, op,
+         std::string(name) + " must be f32 or bf16, is " + dtype_name(t.dtype()));
+}
+
+void expect_dtype(const Tensor& t, moe_dtype dtype, const char* op, const char* name) {
+  expect(t.dtype() == dtype, op,
+         std::string(name) + " must be " + dtype_name(dtype) + ", is " + dtype_name(t.dtype()));
+}
+
+void expect_ndim(const Tensor& t, int ndim, const char* op, const char* name) {
+  expect(t.ndim() == ndim, op,
+         std::string(name) + " must have " + std::to_string(ndim) + " dimensions, has shape " + shape_string(t.shape()));
+}
+
+void expect_same_backend(const Tensor& a, const Tensor& b, const char* op) {
+  expect(&a.backend() == &b.backend(), op, "tensors live on different backends");
+}
+
+}  // namespace
+
+void gemm(const Tensor& a, const Tensor& b, bool trans_b, Tensor& c, float alpha, float beta) {
+  const char* op = "gemm";
+  expect_ndim(a, 2, op, "a");
+  expect_ndim(b, 2, op, "b");
+  expect_ndim(c, 2, op, "c");
+  expect_float(a, op, "a");
+  expect_float(b, op, "b");
+  expect_dtype(c, MOE_DTYPE_F32, op, "c");
+  expect_same_backend(a, b, op);
+  expect_same_backend(a, c, op);
+  int64_t m = a.dim(0), k = a.dim(1), n = trans_b ? b.dim(0) : b.dim(1);
+  expect((trans_b ? b.dim(1) : b.dim(0)) == k && c.dim(0) == m && c.dim(1) == n, op,
+         "shapes a " + shape_string(a.shape()) + ", b " + shape_string(b.shape()) + (trans_b ? "^T" : "") + ", c " +
+             shape_string(c.shape()) + " do not agree");
+  if (m == 0 || n == 0) return;
+  Backend& be = a.backend();
+  be.check(be.ops().gemm(be.handle(), trans_b ? 1 : 0, m, n, k, alpha, a.data(), a.dtype(), k, b.data(), b.dtype(),
+                         b.dim(1), beta, static_cast<float*>(c.data()), n),
+           op);
+}
+
+Tensor linear(const Tensor& x, const Tensor& w) {
+  Tensor y = Tensor::empty(x.backend(), MOE_DTYPE_F32, {x.dim(0), w.dim(0)});
+  gemm(x, w, true, y);
+  return y;
+}
+
+void linear_accumulate(const Tensor& x, const Tensor& w, Tensor& y) { gemm(x, w, true, y, 1.f, 1.f); }
+
+void rmsnorm(const Tensor& x, const Tensor& weight, float eps, Tensor& y) {
+  const char* op = "rmsnorm";
+  expect_dtype(x, MOE_DTYPE_F32, op, "x");
+  expect_dtype(y, MOE_DTYPE_F32, op, "y");
+  expect_float(weight, op, "weight");
+  expect_ndim(weight, 1, op, "weight");
+  expect(x.ndim() >= 1 && x.dim(-1) == weight.dim(0) && x.numel() == y.numel(), op,
+         "x " + shape_string(x.shape()) + ", weight " + shape_string(weight.shape()) + ", y " + shape_string(y.shape()));
+  Backend& be = x.backend();
+  moe_tensor xr = x.ref(), wr = weight.ref(), yr = y.ref();
+  be.check(be.ops().rmsnorm(be.handle(), &xr, &wr, eps, &yr), op);
+}
+
+Tensor rmsnorm(const Tensor& x, const Tensor& weight, float eps) {
+  Tensor y = Tensor::empty(x.backend(), MOE_DTYPE_F32, x.shape());
+  rmsnorm(x, weight, eps, y);
+  return y;
+}
+
+void rope(Tensor& x, const Tensor& positions, const Tensor& cos_table, const Tensor& sin_table, int rot_offset,
+          int rot_dim, int layout) {
+  const char* op = "rope";
+  expect_dtype(x, MOE_DTYPE_F32, op, "x");
+  expect_ndim(x, 3, op, "x");
+  expect_dtype(positions, MOE_DTYPE_I32, op, "positions");
+  expect(positions.numel() == x.dim(0), op, "positions must have one entry per token");
+  expect(rot_dim > 0 && rot_dim % 2 == 0 && rot_offset >= 0 && rot_offset + rot_dim <= x.dim(2), op,
+         "rotary dims [" + std::to_string(rot_offset) + ", +" + std::to_string(rot_dim) + ") outside head dim " +
+             std::to_string(x.dim(2)));
+  expect(cos_table.ndim() == 2 && cos_table.dim(1) == rot_dim / 2 && sin_table.shape() == cos_table.shape(), op,
+         "cos/sin tables must be [positions, rot_dim/2]");
+  Backend& be = x.backend();
+  moe_tensor xr = x.ref(), pr = positions.ref(), cr = cos_table.ref(), sr = sin_table.ref();
+  be.check(be.ops().rope(be.handle(), &xr, &pr, &cr, &sr, rot_offset, rot_dim, layout), op);
+}
+
+Tensor gated_act(const Tensor& gate_up, int activation) {
+  const char* op = "gated_act";
+  expect_dtype(gate_up, MOE_DTYPE_F32, op, "x");
+  expect_ndim(gate_up, 2, op, "x");
+  expect(gate_up.dim(1) % 2 == 0, op, "x must have an even width");
+  Tensor y = Tensor::empty(gate_up.backend(), MOE_DTYPE_F32, {gate_up.dim(0), gate_up.dim(1) / 2});
+  Backend& be = gate_up.backend();
+  moe_tensor xr = gate_up.ref(), yr = y.ref();
+  be.check(be.ops().gated_act(be.handle(), &xr, activation, &yr), op);
+  return y;
+}
+
+void add(const Tensor& a, const Tensor& b, Tensor& y) {
+  const char* op = "add";
+  expect(a.numel() == b.numel() && a.numel() == y.numel(), op, "element counts differ");
+  expect_dtype(a, MOE_DTYPE_F32, op, "a");
+  expect_dtype(b, MOE_DTYPE_F32, op, "b");
+  expect_dtype(y, MOE_DTYPE_F32, op, "y");
+  Backend& be = a.backend();
+  moe_tensor ar = a.ref(), br = b.ref(), yr = y.ref();
+  be.check(be.ops().add(be.handle(), &ar, &br, &yr), op);
+}
+
+Tensor embedding(const Tensor& ids, const Tensor& table) {
+  const char* op = "embedding";
+  expect_dtype(ids, MOE_DTYPE_I32, op, "ids");
+  expect_float(table, op, "table");
+  expect_ndim(table, 2, op, "table");
+  Tensor out = Tensor::empty(ids.backend(), MOE_DTYPE_F32, {ids.numel(), table.dim(1)});
+  Backend& be = ids.backend();
+  moe_tensor ir = ids.ref(), tr = table.ref(), orf = out.ref();
+  be.check(be.ops().embedding(be.handle(), &ir, &tr, &orf), op);
+  return out;
+}
+
+void copy_columns(Tensor& dst, int64_t dst_col, const Tensor& src, int64_t src_col, int64_t cols) {
+  const char* op = "copy_2d";
+  expect_dtype(dst, MOE_DTYPE_F32, op, "dst");
+  expect_dtype(src, MOE_DTYPE_F32, op, "src");
+  expect_ndim(dst, 2, op, "dst");
+  expect_ndim(src, 2, op, "src");
+  expect(dst.dim(0) == src.dim(0) && dst_col >= 0 && src_col >= 0 && cols >= 0 && dst_col + cols <= dst.dim(1) &&
+             src_col + cols <= src.dim(1),
+         op, "columns out of range");
+  if (cols == 0 || dst.dim(0) == 0) return;
+  Backend& be = dst.backend();
+  be.check(be.ops().copy_2d(be.handle(), static_cast<float*>(dst.data()) + dst_col, dst.dim(1),
+                            static_cast<const float*>(src.data()) + src_col, src.dim(1), dst.dim(0), cols),
+           op);
+}
+
+Routing route_softmax_topk(const Tensor& logits, int top_k, bool normalize) {
+  const char* op = "route_softmax_topk";
+  expect_dtype(logits, MOE_DTYPE_F32, op, "logits");
+  expect_ndim(logits, 2, op, "logits");
+  expect(top_k >= 1 && top_k <= logits.dim(1), op, "top_k out of range");
+  Backend& be = logits.backend();
+  Routing r{Tensor::empty(be, MOE_DTYPE_I32, {logits.dim(0), top_k}),
+            Tensor::empty(be, MOE_DTYPE_F32, {logits.dim(0), top_k})};
+  moe_tensor lr = logits.ref(), ir = r.ids.ref(), wr = r.weights.ref();
+  be.check(be.ops().route_softmax_topk(be.handle(), &lr, top_k, normalize ? 1 : 0, &ir, &wr), op);
+  return r;
+}
+
+Routing route_sigmoid_group_topk(const Tensor& logits, const Tensor* bias, int n_group, int topk_group, int top_k,
+                                 bool normalize, float scaling) {
+  const char* op = "route_sigmoid_group_topk";
+  expect_dtype(logits, MOE_DTYPE_F32, op, "logits");
+  expect_ndim(logits, 2, op, "logits");
+  int64_t experts = logits.dim(1);
+  expect(n_group >= 1 && experts % n_group == 0 && topk_group >= 1 && topk_group <= n_group, op,
+         "groups do not divide the experts");
+  expect(top_k >= 1 && top_k <= topk_group * (experts / n_group), op, "top_k larger than the experts in chosen groups");
+  if (bias) {
+    expect_dtype(*bias, MOE_DTYPE_F32, op, "bias");
+    expect(bias->numel() == experts, op, "bias must have one entry per expert");
+  }
+  Backend& be = logits.backend();
+  Routing r{Tensor::empty(be, MOE_DTYPE_I32, {logits.dim(0), top_k}),
+            Tensor::empty(be, MOE_DTYPE_F32, {logits.dim(0), top_k})};
+  moe_tensor lr = logits.ref(), ir = r.ids.ref(), wr = r.weights.ref();
+  moe_tensor br = bias ? bias->ref() : moe_tensor{};
+  be.check(be.ops().route_sigmoid_group_topk(be.handle(), &lr, bias ? &br : nullptr, n_group, topk_group, top_k,
+                                             normalize ? 1 : 0, scaling, &ir, &wr),
+           op);
+  return r;
+}
+
+Permuted moe_permute(const Tensor& x, const Tensor& ids, int num_experts) {
+  const char* op = "moe_permute";
+  expect_dtype(x, MOE_DTYPE_F32, op, "x");
+  expect_ndim(x, 2, op, "x");
+  expect_dtype(ids, MOE_DTYPE_I32, op, "ids");
+  expect_ndim(ids, 2, op, "ids");
+  expect(ids.dim(0) == x.dim(0), op, "ids must have one row per token");
+  Backend& be = x.backend();
+  int64_t rows = ids.numel();
+  Permuted p{Tensor::empty(be, MOE_DTYPE_F32, {rows, x.dim(1)}), Tensor::empty(be, MOE_DTYPE_I64, {num_experts + 1}),
+             Tensor::empty(be, MOE_DTYPE_I32, {rows})};
+  moe_tensor xr = x.ref(), ir = ids.ref(), sr = p.x_sorted.ref(), orf = p.offsets.ref(), srcr = p.source.ref();
+  be.check(be.ops().moe_permute(be.handle(), &xr, &ir, num_experts, &sr, &orf, &srcr), op);
+  return p;
+}
+
+Tensor expert_mlp(const Tensor& x_sorted, const Tensor& offsets, const Tensor& gate_up, const Tensor& down,
+                  int activation) {
+  const char* op = "expert_mlp";
+  expect_dtype(x_sorted, MOE_DTYPE_F32, op, "x");
+  expect_ndim(gate_up, 3, op, "gate_up");
+  expect_ndim(down, 3, op, "down");
+  expect_float(gate_up, op, "gate_up");
+  expect(down.dtype() == gate_up.dtype(), op, "gate_up and down must have the same dtype");
+  int64_t e = gate_up.dim(0), f2 = gate_up.dim(1), d = gate_up.dim(2);
+  expect(f2 % 2 == 0 && down.dim(0) == e && down.dim(1) == d && down.dim(2) == f2 / 2 && x_sorted.dim(1) == d &&
+             offsets.numel() == e + 1,
+         op, "gate_up " + shape_string(gate_up.shape()) + ", down " + shape_string(down.shape()) + ", x " +
+                 shape_string(x_sorted.shape()) + " do not agree");
+  Backend& be = x_sorted.backend();
+  Tensor y = Tensor::empty(be, MOE_DTYPE_F32, x_sorted.shape());
+  moe_tensor xr = x_sorted.ref(), orf = offsets.ref(), gr = gate_up.ref(), dr = down.ref(), yr = y.ref();
+  be.check(be.ops().expert_mlp(be.handle(), &xr, &orf, &gr, &dr, activation, &yr), op);
+  return y;
+}
+
+void moe_unpermute(const Tensor& y_sorted, const Tensor& source, const Tensor& weights, bool accumulate, Tensor& out) {
+  const char* op = "moe_unpermute";
+  expect(y_sorted.dim(0) == source.numel() && source.numel() == weights.numel() && weights.dim(0) == out.dim(0) &&
+             y_sorted.dim(1) == out.dim(1),
+         op, "shapes do not agree");
+  Backend& be = out.backend();
+  moe_tensor yr = y_sorted.ref(), sr = source.ref(), wr = weights.ref(), orf = out.ref();
+  be.check(be.ops().moe_unpermute(be.handle(), &yr, &sr, &wr, accumulate ? 1 : 0, &orf), op);
+}
+
+void kv_store(const Tensor& k, const Tensor& v, const Tensor& slot, const Tensor& position, Tensor& k_cache,
+              Tensor& v_cache) {
+  const char* op = "kv_store";
+  expect_ndim(k, 3, op, "k");
+  expect_ndim(v, 3, op, "v");
+  expect_ndim(k_cache, 4, op, "k_cache");
+  expect_ndim(v_cache, 4, op, "v_cache");
+  expect(k.dim(0) == v.dim(0) && slot.numel() == k.dim(0) && position.numel() == k.dim(0) &&
+             k.dim(1) == k_cache.dim(1) && k.dim(2) == k_cache.dim(3) && v.dim(1) == v_cache.dim(1) &&
+             v.dim(2) == v_cache.dim(3) && k_cache.dim(0) == v_cache.dim(0) && k_cache.dim(2) == v_cache.dim(2),
+         op, "k " + shape_string(k.shape()) + ", v " + shape_string(v.shape()) + ", caches " +
+                 shape_string(k_cache.shape()) + ", " + shape_string(v_cache.shape()) + " do not agree");
+  Backend& be = k.backend();
+  moe_tensor kr = k.ref(), vr = v.ref(), sr = slot.ref(), pr = position.ref(), kc = k_cache.ref(), vc = v_cache.ref();
+  be.check(be.ops().kv_store(be.handle(), &kr, &vr, &sr, &pr, &kc, &vc), op);
+}
+
+void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& slot, const Tensor& kv_len,
+               float scale, Tensor& out) {
+  const char* op = "attention";
+  expect_ndim(q, 3, op, "q");
+  expect_ndim(out, 3, op, "out");
+  expect(q.dim(2) == k_cache.dim(3) && q.dim(1) % k_cache.dim(1) == 0 && out.dim(0) == q.dim(0) &&
+             out.dim(1) == q.dim(1) && out.dim(2) == v_cache.dim(3) && slot.numel() == q.dim(0) &&
+             kv_len.numel() == q.dim(0),
+         op, "q " + shape_string(q.shape()) + ", caches " + shape_string(k_cache.shape()) + ", " +
+                 shape_string(v_cache.shape()) + ", out " + shape_string(out.shape()) + " do not agree");
+  Backend& be = q.backend();
+  moe_tensor qr = q.ref(), kc = k_cache.ref(), vc = v_cache.ref(), sr = slot.ref(), lr = kv_len.ref(), orf = out.ref();
+  be.check(be.ops().attention(be.handle(), &qr, &kc, &vc, &sr, &lr, scale, &orf), op);
+}
+
+}  // namespace moe::ops

@@ -1,0 +1,53 @@
+// Typed calls into the backend op table. Each checks the shapes and dtypes the op table documents
+// (api/include/moe/moe_plugin.h) before calling, so a backend only ever sees consistent arguments,
+// and turns a failed status into moe::Error.
+#pragma once
+
+#include "tensor/tensor.h"
+
+namespace moe::ops {
+
+// c[m, n] = alpha * a[m, k] . b' + beta * c, where b' = b^T for b [n, k] (trans_b) or b for [k, n].
+// a, b, c are 2-D; their row strides are their widths.
+void gemm(const Tensor& a, const Tensor& b, bool trans_b, Tensor& c, float alpha = 1.f, float beta = 0.f);
+// y = x . w^T for a weight w [n, k] (nn.Linear layout): y [rows, n] is allocated.
+Tensor linear(const Tensor& x, const Tensor& w);
+// y += x . w^T
+void linear_accumulate(const Tensor& x, const Tensor& w, Tensor& y);
+
+void rmsnorm(const Tensor& x, const Tensor& weight, float eps, Tensor& y);
+Tensor rmsnorm(const Tensor& x, const Tensor& weight, float eps);
+
+void rope(Tensor& x, const Tensor& positions, const Tensor& cos_table, const Tensor& sin_table, int rot_offset,
+          int rot_dim, int layout);
+
+Tensor gated_act(const Tensor& gate_up, int activation);
+void add(const Tensor& a, const Tensor& b, Tensor& y);
+Tensor embedding(const Tensor& ids, const Tensor& table);
+// dst[r, dst_col + c] = src[r, src_col + c] for r < rows, c < cols, over 2-D f32 tensors.
+void copy_columns(Tensor& dst, int64_t dst_col, const Tensor& src, int64_t src_col, int64_t cols);
+
+struct Routing {
+  Tensor ids;      // i32 [tokens, top_k]
+  Tensor weights;  // f32 [tokens, top_k]
+};
+Routing route_softmax_topk(const Tensor& logits, int top_k, bool normalize);
+Routing route_sigmoid_group_topk(const Tensor& logits, const Tensor* bias, int n_group, int topk_group, int top_k,
+                                 bool normalize, float scaling);
+
+struct Permuted {
+  Tensor x_sorted;  // f32 [tokens*top_k, dim]
+  Tensor offsets;   // i64 [experts + 1]
+  Tensor source;    // i32 [tokens*top_k]
+};
+Permuted moe_permute(const Tensor& x, const Tensor& ids, int num_experts);
+Tensor expert_mlp(const Tensor& x_sorted, const Tensor& offsets, const Tensor& gate_up, const Tensor& down,
+                  int activation);
+void moe_unpermute(const Tensor& y_sorted, const Tensor& source, const Tensor& weights, bool accumulate, Tensor& out);
+
+void kv_store(const Tensor& k, const Tensor& v, const Tensor& slot, const Tensor& position, Tensor& k_cache,
+              Tensor& v_cache);
+void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& slot, const Tensor& kv_len,
+               float scale, Tensor& out);
+
+}  // namespace moe::ops
