@@ -1,0 +1,77 @@
+// A loaded model: its config, its weights on the context's backend, the forward pass over them,
+// and (when the checkpoint has one) its tokenizer. Read-only after loading: forward() and
+// generate() may run on several threads at once.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "context.h"
+#include "model/model_config.h"
+#include "model/model_weights.h"
+#include "model/sampler.h"
+#include "model/transformer.h"
+
+namespace moe {
+
+class Tokenizer;
+
+struct LoadOptions {
+  moe_dtype dtype = 0;                  // 0: the checkpoint's (bf16 stays bf16, other floats become f32)
+  int64_t max_sequence_length = 0;      // 0: max_position_embeddings
+  int64_t max_batch_tokens = 1 << 20;   // tokens one forward call may hold
+};
+
+struct GenerateParams {
+  int32_t max_new_tokens = 64;
+  SamplingParams sampling;
+  std::vector<int32_t> stop_ids;
+  // Called with each new token (and its text when the model has a tokenizer); returning false stops.
+  std::function<bool(int32_t token, const char* text)> on_token;
+};
+
+class Model {
+ public:
+  static std::unique_ptr<Model> load(std::shared_ptr<Context> context, const std::string& directory,
+                                     const LoadOptions& options);
+  ~Model();
+
+  const ModelConfig& config() const { return config_; }
+  moe_dtype dtype() const { return dtype_; }
+  int64_t num_parameters() const { return num_parameters_; }
+  int64_t active_parameters() const { return active_parameters_; }
+  int64_t max_sequence_length() const { return max_sequence_length_; }
+  const Tokenizer* tokenizer() const { return tokenizer_.get(); }
+  Context& context() const { return *context_; }
+
+  // Logits for packed sequences (lengths[i] ids each), each computed as if alone. last_only: one row
+  // per sequence (its last token), else one row per token. out holds rows * vocab floats.
+  void forward(const int32_t* ids, const int64_t* lengths, int64_t num_sequences, bool last_only, float* out,
+               int64_t out_capacity) const;
+
+  // New tokens after prompt (the prompt is not included).
+  std::vector<int32_t> generate(const int32_t* prompt, int64_t prompt_length, const GenerateParams& params) const;
+
+  // Writes config.json and the weights (transformers' names and layout) into directory.
+  void save(const std::string& directory) const;
+
+ private:
+  Model() = default;
+  void check_ids(const int32_t* ids, int64_t count, const char* what) const;
+
+  std::shared_ptr<Context> context_;
+  std::string source_directory_;
+  std::string config_json_;  // config.json as loaded, written back by save()
+  ModelConfig config_;
+  moe_dtype dtype_ = MOE_DTYPE_F32;
+  ModelWeights weights_;
+  std::unique_ptr<Transformer> transformer_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  int64_t num_parameters_ = 0, active_parameters_ = 0;
+  int64_t max_sequence_length_ = 0, max_batch_tokens_ = 0;
+};
+
+}  // namespace moe

@@ -1,0 +1,32 @@
+// Chooses the next token from a row of logits: greedy (temperature 0) or sampled with temperature,
+// top-k and top-p, from a seeded generator so the same seed gives the same tokens.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace moe {
+
+struct SamplingParams {
+  float temperature = 0.f;  // 0: greedy
+  int32_t top_k = 0;        // 0: all
+  float top_p = 1.f;        // 1: all
+  uint64_t seed = 0;
+};
+
+class Sampler {
+ public:
+  explicit Sampler(const SamplingParams& params);
+  int32_t next(const float* logits, int64_t vocab);
+
+ private:
+  SamplingParams params_;
+  std::mt19937_64 rng_;
+  std::vector<std::pair<float, int32_t>> candidates_;
+};
+
+// The index of the largest value; the first one on ties (torch.argmax's choice).
+int32_t argmax(const float* values, int64_t n);
+
+}  // namespace moe

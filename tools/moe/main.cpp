@@ -1,0 +1,56 @@
+// moe: the MoE SDK command-line tool, built only on the public API.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "commands.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: moe <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  info MODEL_DIR                       describe a checkpoint (architecture, sizes, parameters)\n"
+    "  plugins                              list the plugins found, loaded or refused (and why)\n"
+    "  generate --model DIR (--ids 1,2,3 | --prompt TEXT)\n"
+    "           [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
+    "           [--stop 2,3]                generate tokens (prints ids, or text with --prompt)\n"
+    "  logits --model DIR --ids 1,2,3 [--ids ...] --out FILE.safetensors\n"
+    "                                       write fp32 logits [rows, tokens, vocab] as tensor 'logits'\n"
+    "  tokenize --tokenizer FILE [--special]  stdin lines -> ids per line\n"
+    "  detokenize --tokenizer FILE [--skip-special]  stdin lines of ids -> text per line\n"
+    "\n"
+    "common options: --backend cpu|cuda|auto  --threads N  --plugin-dir DIR (repeatable)\n"
+    "                --dtype f32|bf16|auto  --verbose\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[1], "--version")) {
+    std::printf("moe %s\n", moe::version().c_str());
+    return 0;
+  }
+  std::string command = argv[1];
+  try {
+    cli::Args args(argc, argv, 2);
+    if (command == "info") return cli::cmd_info(args);
+    if (command == "plugins") return cli::cmd_plugins(args);
+    if (command == "generate") return cli::cmd_generate(args);
+    if (command == "logits") return cli::cmd_logits(args);
+    if (command == "tokenize") return cli::cmd_tokenize(args);
+    if (command == "detokenize") return cli::cmd_detokenize(args);
+    std::fprintf(stderr, "moe: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+    return 2;
+  } catch (const moe::error& e) {
+    std::fprintf(stderr, "moe %s: %s\n", command.c_str(), e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "moe %s: %s\n", command.c_str(), e.what());
+    return 2;
+  }
+}
