@@ -3,6 +3,10 @@
 // logits, and greedy generation of 32 tokens identical to transformers' generate().
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <filesystem>
+#include <unistd.h>
+
 #include "reference_fixture.h"
 
 namespace moe_test {
@@ -46,15 +50,34 @@ TEST_P(ReferenceParity, GreedyGenerationMatchesTransformers) {
   EXPECT_EQ(tokens, fx.gen_tokens);
 }
 
-TEST_P(ReferenceParity, Bf16WeightsStayClose) {
-  // bf16 weights (activations in f32): not the fp32 reference, but within bf16 rounding of it.
+TEST_P(ReferenceParity, Bf16ComputeMatchesF32OnTheSameRoundedWeights) {
+  // bf16 weights change the function, so the bf16 path is held to the f32 path on the same
+  // bf16-rounded weights, token by token: only the bf16 products differ (about 1e-2 relative). The
+  // fixtures' weights are drawn large on purpose (so routing varies between tokens); a token whose
+  // router scores are nearly tied may then pick another expert under bf16 rounding, so at most two
+  // of the batch's tokens may differ by more.
   ReferenceFixture fx = load_fixture(GetParam());
   moe::context ctx = test_context();
-  moe::model::load_options o;
-  o.dtype = MOE_LOAD_DTYPE_BF16;
-  moe::model m(ctx, fx.directory, o);
+  moe::model::load_options bf16;
+  bf16.dtype = MOE_LOAD_DTYPE_BF16;
+  moe::model m(ctx, fx.directory, bf16);
   EXPECT_EQ(m.describe().dtype, MOE_DTYPE_BF16);
-  EXPECT_LE(relative_error(m.forward(fx.sequences()), fx.logits), 5e-2);
+  auto rounded = std::filesystem::temp_directory_path() / ("moe_bf16_" + fx.name + std::to_string(::getpid()));
+  m.save(rounded.string());
+  moe::model::load_options f32;
+  f32.dtype = MOE_LOAD_DTYPE_F32;
+  moe::model reference(ctx, rounded.string(), f32);
+  std::vector<float> got = m.forward(fx.sequences()), want = reference.forward(fx.sequences());
+  std::filesystem::remove_all(rounded);
+  const size_t v = static_cast<size_t>(fx.vocab), tokens = got.size() / v;
+  int outliers = 0;
+  for (size_t t = 0; t < tokens; ++t) {
+    std::vector<float> a(got.begin() + t * v, got.begin() + (t + 1) * v), b(want.begin() + t * v, want.begin() + (t + 1) * v);
+    double err = relative_error(a, b);
+    if (err > 3e-2) ++outliers;
+    EXPECT_FALSE(std::isnan(err));
+  }
+  EXPECT_LE(outliers, 2) << fx.name << ": " << outliers << " of " << tokens << " tokens beyond 3e-2";
 }
 
 TEST_P(ReferenceParity, ParameterCountMatchesTransformers) {

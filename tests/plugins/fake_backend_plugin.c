@@ -16,7 +16,7 @@ static moe_plugin_descriptor fake_descriptor = {
     &fake_ops,
 };
 
-const moe_plugin_descriptor* moe_plugin_entry(const moe_host_api* host) {
+MOE_PLUGIN_EXPORT const moe_plugin_descriptor* moe_plugin_entry(const moe_host_api* host) {
   (void)host;
   return &fake_descriptor;
 }

@@ -32,6 +32,14 @@ extern "C" {
 
 #define MOE_PLUGIN_ENTRY_SYMBOL "moe_plugin_entry"
 
+/* Put before the definition of moe_plugin_entry so it is exported even when the plugin is built with
+ * hidden visibility:  MOE_PLUGIN_EXPORT const moe_plugin_descriptor* moe_plugin_entry(...) { ... } */
+#if defined(_WIN32)
+#define MOE_PLUGIN_EXPORT __declspec(dllexport)
+#else
+#define MOE_PLUGIN_EXPORT __attribute__((visibility("default")))
+#endif
+
 /* What the host gives every plugin. */
 typedef struct moe_host_api {
   uint32_t struct_size;
@@ -258,6 +266,11 @@ typedef struct moe_modality_ops {
   moe_status (*stream_push)(void* stream, int32_t id, char** out_text, size_t* out_len);
   /* Returns whatever is still pending (incomplete UTF-8 replaced by U+FFFD) and frees the stream. */
   moe_status (*stream_finish)(void* stream, char** out_text, size_t* out_len);
+
+  /* ---- appended (text); check struct_size before use ---- */
+  /* The id of a role's special token: role "bos", "eos" or "pad" (tokenizer_config.json's bos_token,
+   * eos_token, pad_token) or "unk" (its unk_token, else the model's); MOE_ERR_NOT_FOUND if none. */
+  moe_status (*special_token_id)(const moe_plugin_tokenizer* tok, const char* role, int32_t* out_id);
 } moe_modality_ops;
 
 #ifdef __cplusplus
