@@ -268,3 +268,195 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
 }
 
 }  // namespace moe::ops
+
+// ---- training ----
+namespace moe::ops {
+namespace {
+
+// The op pointer, or MOE_ERR_UNSUPPORTED naming the backend and op when its table lacks it.
+template <typename Fn>
+Fn training_op(const Backend& be, Fn op, const char* name) {
+  if (!op) fail(MOE_ERR_UNSUPPORTED, "backend '" + be.name() + "' does not implement " + name + " (needed for training)");
+  return op;
+}
+
+moe_tensor ref_or_empty(const Tensor* t) { return t ? t->ref() : moe_tensor{}; }
+
+}  // namespace
+
+void rmsnorm_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, float eps, Tensor& dx, Tensor* dweight) {
+  const char* op = "rmsnorm_backward";
+  expect(x.shape() == dy.shape() && dx.numel() == x.numel() && x.dim(-1) == weight.dim(0), op, "shapes do not agree");
+  if (dweight) expect(dweight->numel() == weight.numel() && dweight->dtype() == MOE_DTYPE_F32, op, "dweight");
+  Backend& be = x.backend();
+  moe_tensor xr = x.ref(), wr = weight.ref(), dyr = dy.ref(), dxr = dx.ref(), dwr = ref_or_empty(dweight);
+  be.check(training_op(be, be.ops().rmsnorm_backward, op)(be.handle(), &xr, &wr, &dyr, eps, &dxr, dweight ? &dwr : nullptr),
+           op);
+}
+
+Tensor gated_act_backward(const Tensor& gate_up, const Tensor& dy, int activation) {
+  const char* op = "gated_act_backward";
+  expect(gate_up.ndim() == 2 && dy.ndim() == 2 && gate_up.dim(0) == dy.dim(0) && gate_up.dim(1) == 2 * dy.dim(1), op,
+         "x " + shape_string(gate_up.shape()) + ", dy " + shape_string(dy.shape()));
+  Backend& be = gate_up.backend();
+  Tensor dx = Tensor::empty(be, MOE_DTYPE_F32, gate_up.shape());
+  moe_tensor xr = gate_up.ref(), dyr = dy.ref(), dxr = dx.ref();
+  be.check(training_op(be, be.ops().gated_act_backward, op)(be.handle(), &xr, &dyr, activation, &dxr), op);
+  return dx;
+}
+
+void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) {
+  const char* op = "embedding_backward";
+  expect(ids.numel() == dout.dim(0) && dout.dim(1) == dtable.dim(1) && dtable.dtype() == MOE_DTYPE_F32, op,
+         "shapes do not agree");
+  Backend& be = ids.backend();
+  moe_tensor ir = ids.ref(), dr = dout.ref(), tr = dtable.ref();
+  be.check(training_op(be, be.ops().embedding_backward, op)(be.handle(), &ir, &dr, &tr), op);
+}
+
+void kv_load(const Tensor& k_cache, const Tensor& v_cache, const Tensor& slot, const Tensor& position, Tensor& k,
+             Tensor& v) {
+  const char* op = "kv_load";
+  expect(k.ndim() == 3 && v.ndim() == 3 && k.dim(1) == k_cache.dim(1) && k.dim(2) == k_cache.dim(3) &&
+             v.dim(2) == v_cache.dim(3) && slot.numel() == k.dim(0) && position.numel() == k.dim(0),
+         op, "shapes do not agree");
+  Backend& be = k.backend();
+  moe_tensor kc = k_cache.ref(), vc = v_cache.ref(), sr = slot.ref(), pr = position.ref(), kr = k.ref(), vr = v.ref();
+  be.check(training_op(be, be.ops().kv_load, op)(be.handle(), &kc, &vc, &sr, &pr, &kr, &vr), op);
+}
+
+void attention_backward(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& slot,
+                        const Tensor& kv_len, float scale, const Tensor& out, const Tensor& dout, Tensor& dq,
+                        Tensor& dk_cache, Tensor& dv_cache) {
+  const char* op = "attention_backward";
+  expect(dq.shape() == q.shape() && dout.shape() == out.shape() && dk_cache.shape() == k_cache.shape() &&
+             dv_cache.shape() == v_cache.shape(),
+         op, "gradient shapes do not match their tensors");
+  Backend& be = q.backend();
+  moe_tensor qr = q.ref(), kc = k_cache.ref(), vc = v_cache.ref(), sr = slot.ref(), lr = kv_len.ref(), orf = out.ref(),
+             dor = dout.ref(), dqr = dq.ref(), dkc = dk_cache.ref(), dvc = dv_cache.ref();
+  be.check(training_op(be, be.ops().attention_backward, op)(be.handle(), &qr, &kc, &vc, &sr, &lr, scale, &orf, &dor,
+                                                              &dqr, &dkc, &dvc),
+           op);
+}
+
+Tensor route_softmax_topk_backward(const Tensor& logits, const Tensor& ids, bool normalize, const Tensor& dweights) {
+  const char* op = "route_softmax_topk_backward";
+  expect(ids.shape() == dweights.shape() && ids.dim(0) == logits.dim(0), op, "shapes do not agree");
+  Backend& be = logits.backend();
+  Tensor dlogits = Tensor::empty(be, MOE_DTYPE_F32, logits.shape());
+  moe_tensor lr = logits.ref(), ir = ids.ref(), dwr = dweights.ref(), dlr = dlogits.ref();
+  be.check(training_op(be, be.ops().route_softmax_topk_backward, op)(be.handle(), &lr, &ir, normalize ? 1 : 0, &dwr,
+                                                                       &dlr),
+           op);
+  return dlogits;
+}
+
+Tensor route_sigmoid_topk_backward(const Tensor& logits, const Tensor& ids, bool normalize, float scaling,
+                                   const Tensor& dweights) {
+  const char* op = "route_sigmoid_topk_backward";
+  expect(ids.shape() == dweights.shape() && ids.dim(0) == logits.dim(0), op, "shapes do not agree");
+  Backend& be = logits.backend();
+  Tensor dlogits = Tensor::empty(be, MOE_DTYPE_F32, logits.shape());
+  moe_tensor lr = logits.ref(), ir = ids.ref(), dwr = dweights.ref(), dlr = dlogits.ref();
+  be.check(training_op(be, be.ops().route_sigmoid_topk_backward, op)(be.handle(), &lr, &ir, normalize ? 1 : 0, scaling,
+                                                                       &dwr, &dlr),
+           op);
+  return dlogits;
+}
+
+void moe_unpermute_backward(const Tensor& y_sorted, const Tensor& source, const Tensor& weights, const Tensor& dout,
+                            Tensor& dy_sorted, Tensor* dweights) {
+  const char* op = "moe_unpermute_backward";
+  expect(dy_sorted.shape() == y_sorted.shape() && source.numel() == y_sorted.dim(0) && dout.dim(0) == weights.dim(0),
+         op, "shapes do not agree");
+  Backend& be = y_sorted.backend();
+  moe_tensor yr = y_sorted.ref(), sr = source.ref(), wr = weights.ref(), dor = dout.ref(), dyr = dy_sorted.ref(),
+             dwr = ref_or_empty(dweights);
+  be.check(training_op(be, be.ops().moe_unpermute_backward, op)(be.handle(), &yr, &sr, &wr, &dor, &dyr,
+                                                                  dweights ? &dwr : nullptr),
+           op);
+}
+
+void expert_mlp_backward(const Tensor& x_sorted, const Tensor& offsets, const Tensor& gate_up, const Tensor& down,
+                         int activation, const Tensor& dy, Tensor* dx, Tensor* dgate_up, Tensor* ddown) {
+  const char* op = "expert_mlp_backward";
+  expect(dy.shape() == x_sorted.shape(), op, "dy must have the shape of x");
+  if (dx) expect(dx->shape() == x_sorted.shape(), op, "dx must have the shape of x");
+  if (dgate_up) expect(dgate_up->shape() == gate_up.shape() && dgate_up->dtype() == MOE_DTYPE_F32, op, "dgate_up");
+  if (ddown) expect(ddown->shape() == down.shape() && ddown->dtype() == MOE_DTYPE_F32, op, "ddown");
+  Backend& be = x_sorted.backend();
+  moe_tensor xr = x_sorted.ref(), orf = offsets.ref(), gr = gate_up.ref(), dr = down.ref(), dyr = dy.ref(),
+             dxr = ref_or_empty(dx), dgr = ref_or_empty(dgate_up), ddr = ref_or_empty(ddown);
+  be.check(training_op(be, be.ops().expert_mlp_backward, op)(be.handle(), &xr, &orf, &gr, &dr, activation, &dyr,
+                                                               dx ? &dxr : nullptr, dgate_up ? &dgr : nullptr,
+                                                               ddown ? &ddr : nullptr),
+           op);
+}
+
+void cross_entropy(const Tensor& logits, const Tensor& labels, int ignore_index, float label_smoothing,
+                   float grad_scale, Tensor& loss, Tensor* dlogits) {
+  const char* op = "cross_entropy";
+  expect(logits.ndim() == 2 && labels.numel() == logits.dim(0) && loss.numel() == logits.dim(0), op,
+         "logits " + shape_string(logits.shape()) + ", labels " + shape_string(labels.shape()));
+  if (dlogits) expect(dlogits->shape() == logits.shape(), op, "dlogits must have the shape of logits");
+  Backend& be = logits.backend();
+  moe_tensor lr = logits.ref(), lbr = labels.ref(), lsr = loss.ref(), dr = ref_or_empty(dlogits);
+  be.check(training_op(be, be.ops().cross_entropy, op)(be.handle(), &lr, &lbr, ignore_index, label_smoothing,
+                                                         grad_scale, &lsr, dlogits ? &dr : nullptr),
+           op);
+}
+
+void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, float lr, float beta1, float beta2, float eps,
+                  float weight_decay, int64_t step) {
+  const char* op = "adamw_update";
+  expect(param.numel() == grad.numel() && param.numel() == m.numel() && param.numel() == v.numel() &&
+             param.dtype() == MOE_DTYPE_F32,
+         op, "param, grad and moments must be f32 of one size");
+  Backend& be = param.backend();
+  moe_tensor pr = param.ref(), gr = grad.ref(), mr = m.ref(), vr = v.ref();
+  be.check(training_op(be, be.ops().adamw_update, op)(be.handle(), &pr, &gr, &mr, &vr, lr, beta1, beta2, eps,
+                                                        weight_decay, step),
+           op);
+}
+
+double sum_squares(const Tensor& x) {
+  const char* op = "sum_squares";
+  Backend& be = x.backend();
+  Tensor out = Tensor::empty(be, MOE_DTYPE_F32, {1});
+  moe_tensor xr = x.ref(), orf = out.ref();
+  be.check(training_op(be, be.ops().sum_squares, op)(be.handle(), &xr, &orf), op);
+  float value = 0;
+  out.copy_to_host(&value, sizeof value);
+  return value;
+}
+
+void scale(Tensor& x, float alpha) {
+  const char* op = "scale";
+  Backend& be = x.backend();
+  moe_tensor xr = x.ref();
+  be.check(training_op(be, be.ops().scale, op)(be.handle(), &xr, alpha), op);
+}
+
+void add_gumbel_noise(Tensor& logits, uint64_t seed, uint64_t offset, float scale_by) {
+  const char* op = "add_gumbel_noise";
+  expect(logits.ndim() == 2 && logits.dtype() == MOE_DTYPE_F32, op, "logits must be f32 [tokens, experts]");
+  Backend& be = logits.backend();
+  moe_tensor lr = logits.ref();
+  be.check(training_op(be, be.ops().add_gumbel_noise, op)(be.handle(), &lr, seed, offset, scale_by), op);
+}
+
+void copy(const Tensor& src, Tensor& dst) {
+  expect(src.nbytes() == dst.nbytes(), "copy", "sizes differ");
+  if (!src.nbytes()) return;
+  Backend& be = src.backend();
+  be.check(be.ops().copy(be.handle(), dst.data(), src.data(), src.nbytes()), "copy");
+}
+
+Tensor clone(const Tensor& src) {
+  Tensor dst = Tensor::empty(src.backend(), src.dtype(), src.shape());
+  copy(src, dst);
+  return dst;
+}
+
+}  // namespace moe::ops

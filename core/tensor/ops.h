@@ -51,3 +51,38 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
                float scale, Tensor& out);
 
 }  // namespace moe::ops
+
+// ---- training ----
+namespace moe::ops {
+
+// dx (written; may alias dy) and dweight (accumulated; null when frozen) of rmsnorm.
+void rmsnorm_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, float eps, Tensor& dx, Tensor* dweight);
+Tensor gated_act_backward(const Tensor& gate_up, const Tensor& dy, int activation);
+void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable);
+void kv_load(const Tensor& k_cache, const Tensor& v_cache, const Tensor& slot, const Tensor& position, Tensor& k,
+             Tensor& v);
+void attention_backward(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& slot,
+                        const Tensor& kv_len, float scale, const Tensor& out, const Tensor& dout, Tensor& dq,
+                        Tensor& dk_cache, Tensor& dv_cache);
+Tensor route_softmax_topk_backward(const Tensor& logits, const Tensor& ids, bool normalize, const Tensor& dweights);
+Tensor route_sigmoid_topk_backward(const Tensor& logits, const Tensor& ids, bool normalize, float scaling,
+                                   const Tensor& dweights);
+// dy_sorted (written) and dweights (written; null when not needed).
+void moe_unpermute_backward(const Tensor& y_sorted, const Tensor& source, const Tensor& weights, const Tensor& dout,
+                            Tensor& dy_sorted, Tensor* dweights);
+// dx (written; null when not needed), dgate_up and ddown (accumulated; null when frozen).
+void expert_mlp_backward(const Tensor& x_sorted, const Tensor& offsets, const Tensor& gate_up, const Tensor& down,
+                         int activation, const Tensor& dy, Tensor* dx, Tensor* dgate_up, Tensor* ddown);
+// Per-row loss (written) and dlogits (written, may alias logits; null for evaluation).
+void cross_entropy(const Tensor& logits, const Tensor& labels, int ignore_index, float label_smoothing,
+                   float grad_scale, Tensor& loss, Tensor* dlogits);
+void adamw_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, float lr, float beta1, float beta2, float eps,
+                  float weight_decay, int64_t step);
+double sum_squares(const Tensor& x);
+void scale(Tensor& x, float alpha);
+void add_gumbel_noise(Tensor& logits, uint64_t seed, uint64_t offset, float scale);
+// dst = src (same element count and dtype).
+void copy(const Tensor& src, Tensor& dst);
+Tensor clone(const Tensor& src);
+
+}  // namespace moe::ops

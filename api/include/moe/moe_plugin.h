@@ -218,6 +218,84 @@ typedef struct moe_backend_ops {
    * attention). scores = q.k * scale, softmax in f32. slot, kv_len: i32 [tokens]. */
   moe_status (*attention)(moe_backend* be, const moe_tensor* q, const moe_tensor* k_cache, const moe_tensor* v_cache,
                           const moe_tensor* slot, const moe_tensor* kv_len, float scale, moe_tensor* out);
+
+  /* ---- training: backward passes, losses, optimizer ----
+   * Gradients are f32. "accumulates" means the op adds into the output (the core zeroes it first);
+   * an output documented as nullable is skipped when NULL (e.g. the gradient of a frozen weight). */
+
+  /* dx and dweight of rmsnorm for the forward input x [rows, width] and upstream dy [rows, width]:
+   * dx[r] = rstd*w*dy - x * rstd^3 * mean(x * w * dy) (rstd = 1/sqrt(mean(x^2)+eps));
+   * dweight (nullable, f32 [width]) accumulates sum_r dy[r] * x[r] * rstd[r]. dx may alias dy. */
+  moe_status (*rmsnorm_backward)(moe_backend* be, const moe_tensor* x, const moe_tensor* weight, const moe_tensor* dy,
+                                 float eps, moe_tensor* dx, moe_tensor* dweight);
+
+  /* dx [rows, 2*width] of gated_act for the forward input x [rows, 2*width] and dy [rows, width]. */
+  moe_status (*gated_act_backward)(moe_backend* be, const moe_tensor* x, const moe_tensor* dy, int32_t activation,
+                                   moe_tensor* dx);
+
+  /* dtable[ids[t], :] accumulates dout[t, :]. ids i32 [tokens]; dout f32 [tokens, dim]; dtable f32 [vocab, dim]. */
+  moe_status (*embedding_backward)(moe_backend* be, const moe_tensor* ids, const moe_tensor* dout, moe_tensor* dtable);
+
+  /* The inverse of kv_store: k[t] = k_cache[slot[t], :, position[t], :] and likewise v (used to read the
+   * per-token key and value gradients out of cache-shaped gradients). */
+  moe_status (*kv_load)(moe_backend* be, const moe_tensor* k_cache, const moe_tensor* v_cache, const moe_tensor* slot,
+                        const moe_tensor* position, moe_tensor* k, moe_tensor* v);
+
+  /* Gradients of attention (same arguments as attention, plus its output `out` and the upstream dout
+   * [tokens, heads, dv]): dq [tokens, heads, dk] is written; dk_cache and dv_cache (cache-shaped) accumulate.
+   * Every (slot, position) a query attends to must have been written by kv_store in this step or before. */
+  moe_status (*attention_backward)(moe_backend* be, const moe_tensor* q, const moe_tensor* k_cache,
+                                   const moe_tensor* v_cache, const moe_tensor* slot, const moe_tensor* kv_len,
+                                   float scale, const moe_tensor* out, const moe_tensor* dout, moe_tensor* dq,
+                                   moe_tensor* dk_cache, moe_tensor* dv_cache);
+
+  /* dlogits [tokens, experts] (written) of route_softmax_topk's weights for upstream dweights [tokens, top_k],
+   * given the forward logits and chosen ids. */
+  moe_status (*route_softmax_topk_backward)(moe_backend* be, const moe_tensor* logits, const moe_tensor* ids,
+                                            int32_t normalize, const moe_tensor* dweights, moe_tensor* dlogits);
+  /* The same for route_sigmoid_group_topk (the choice is not differentiated; the bias gets no gradient). */
+  moe_status (*route_sigmoid_topk_backward)(moe_backend* be, const moe_tensor* logits, const moe_tensor* ids,
+                                            int32_t normalize, float scaling, const moe_tensor* dweights,
+                                            moe_tensor* dlogits);
+
+  /* Backward of moe_unpermute (accumulate or not): dy_sorted[row of (t, j)] = weights[t, j] * dout[t] (written)
+   * and dweights[t, j] = y_sorted[row of (t, j)] . dout[t] (written; nullable). The backward of moe_permute is
+   * moe_unpermute of the sorted gradient with unit weights. */
+  moe_status (*moe_unpermute_backward)(moe_backend* be, const moe_tensor* y_sorted, const moe_tensor* source,
+                                       const moe_tensor* weights, const moe_tensor* dout, moe_tensor* dy_sorted,
+                                       moe_tensor* dweights);
+
+  /* Backward of expert_mlp for upstream dy [rows, dim]: dx (nullable, written) [rows, dim]; dgate_up (nullable,
+   * f32 [experts, 2F, dim]) and ddown (nullable, f32 [experts, dim, F]) accumulate. The hidden activations are
+   * recomputed from x. */
+  moe_status (*expert_mlp_backward)(moe_backend* be, const moe_tensor* x, const moe_tensor* offsets,
+                                    const moe_tensor* gate_up, const moe_tensor* down, int32_t activation,
+                                    const moe_tensor* dy, moe_tensor* dx, moe_tensor* dgate_up, moe_tensor* ddown);
+
+  /* Cross-entropy per row: logits f32 [rows, vocab]; labels i32 [rows] (ignore_index: the row counts for
+   * nothing); loss f32 [rows] = (1-s) * (-log p[label]) + s * mean_v(-log p[v]) for label smoothing s, 0 for
+   * ignored rows. dlogits (nullable, f32 [rows, vocab], may alias logits) = grad_scale * d loss[r] / d logits[r]
+   * (0 for ignored rows). A label outside [0, vocab) that is not ignore_index is MOE_ERR_INVALID_ARGUMENT. */
+  moe_status (*cross_entropy)(moe_backend* be, const moe_tensor* logits, const moe_tensor* labels,
+                              int32_t ignore_index, float label_smoothing, float grad_scale, moe_tensor* loss,
+                              moe_tensor* dlogits);
+
+  /* One AdamW step (torch.optim.AdamW): p *= 1 - lr*weight_decay; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
+   * p -= lr/(1-b1^step) * m / (sqrt(v)/sqrt(1-b2^step) + eps). param, grad, m, v: f32, same element count;
+   * step >= 1. */
+  moe_status (*adamw_update)(moe_backend* be, moe_tensor* param, const moe_tensor* grad, moe_tensor* m,
+                             moe_tensor* v, float lr, float beta1, float beta2, float eps, float weight_decay,
+                             int64_t step);
+
+  /* out f32 [1] = sum of x^2 over all elements of f32 x (accumulated in double). */
+  moe_status (*sum_squares)(moe_backend* be, const moe_tensor* x, moe_tensor* out);
+  /* x *= alpha in place, f32. */
+  moe_status (*scale)(moe_backend* be, moe_tensor* x, float alpha);
+  /* logits[t, e] += scale * g(seed, offset + t*experts + e), f32 [tokens, experts], where g is standard Gumbel
+   * noise -log(-log(u)): with i = offset + t*experts + e, Philox4x32-10 with counter {i mod 2^32, i >> 32, 0, 0}
+   * and key {seed mod 2^32, seed >> 32} gives x0 (its first output word) and u = (x0 + 0.5) * 2^-32; so every
+   * backend draws the same noise for the same seed and offset. */
+  moe_status (*add_gumbel_noise)(moe_backend* be, moe_tensor* logits, uint64_t seed, uint64_t offset, float scale);
 } moe_backend_ops;
 
 /* ------------------------------------------------------------------------------------------------
