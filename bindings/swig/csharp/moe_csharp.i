@@ -1,0 +1,175 @@
+/* C# specifics of moe.i: namespace MoeSdk (given to swig with -namespace), native library
+ * libmoesdk_csharp.so. Methods and properties get .NET names
+ * (Model.Forward, GenerateOptions.MaxNewTokens). Arrays are passed as the C# arrays themselves
+ * (blittable: pinned for the call, not copied); strings are UTF-8 (Mono's LPStr on Unix). */
+
+%include <std_string.i>
+
+/* Errors: the native code reports them through callbacks registered by the intermediary class, which
+ * make them pending; the generated wrappers throw them once the native call has returned. */
+%insert(runtime) %{
+typedef void (SWIGSTDCALL* MoeSdkErrorCallback)(int status, const char* message);
+typedef void (SWIGSTDCALL* MoeSdkDisposedCallback)(const char* message);
+static MoeSdkErrorCallback moesdk_error_callback = NULL;
+static MoeSdkDisposedCallback moesdk_disposed_callback = NULL;
+
+#ifdef __cplusplus
+extern "C"
+#endif
+SWIGEXPORT void SWIGSTDCALL MoeSdkRegisterErrorCallbacks(MoeSdkErrorCallback error, MoeSdkDisposedCallback disposed) {
+  moesdk_error_callback = error;
+  moesdk_disposed_callback = disposed;
+}
+%}
+
+%pragma(csharp) imclasscode=%{
+  protected class MoeErrorHelper {
+    public delegate void ErrorDelegate(int status, string message);
+    public delegate void DisposedDelegate(string message);
+    static readonly ErrorDelegate errorDelegate = SetPendingError;
+    static readonly DisposedDelegate disposedDelegate = SetPendingDisposed;
+
+    [global::System.Runtime.InteropServices.DllImport("$dllimport", EntryPoint="MoeSdkRegisterErrorCallbacks")]
+    static extern void MoeSdkRegisterErrorCallbacks(ErrorDelegate error, DisposedDelegate disposed);
+
+    static void SetPendingError(int status, string message) {
+      SWIGPendingException.Set(new MoeException(status, message));
+    }
+
+    static void SetPendingDisposed(string message) {
+      SWIGPendingException.Set(new global::System.ObjectDisposedException(null, message));
+    }
+
+    static MoeErrorHelper() {
+      MoeSdkRegisterErrorCallbacks(errorDelegate, disposedDelegate);
+    }
+  }
+
+  static protected MoeErrorHelper errorHelper = new MoeErrorHelper();
+%}
+
+%{
+#include <new>
+%}
+
+%exception %{
+  try {
+    $action
+  } catch (const moesdk::Error& e) {
+    moesdk_error_callback(e.status, e.message.c_str());
+    return $null;
+  } catch (const std::bad_alloc&) {
+    SWIG_CSharpSetPendingException(SWIG_CSharpOutOfMemoryException, "out of memory");
+    return $null;
+  }
+%}
+
+/* A disposed object's proxy holds a null pointer: throw ObjectDisposedException instead. */
+%typemap(in, canthrow=1) SWIGTYPE *self %{
+  $1 = ($1_ltype)$input;
+  if (!$1) {
+    moesdk_disposed_callback("the object was disposed");
+    return $null;
+  }
+%}
+
+/* ---- arrays: int[], long[], float[] for the (pointer, length) pairs ---- */
+%define MOESDK_CSHARP_ARRAY(CTYPE, CSTYPE)
+%typemap(ctype) const CTYPE* IN_ARRAY, CTYPE* OUT_ARRAY "CTYPE*"
+%typemap(cstype) const CTYPE* IN_ARRAY, CTYPE* OUT_ARRAY "CSTYPE[]"
+%typemap(imtype, inattributes="[global::System.Runtime.InteropServices.In, global::System.Runtime.InteropServices.MarshalAs(global::System.Runtime.InteropServices.UnmanagedType.LPArray)]") const CTYPE* IN_ARRAY "CSTYPE[]"
+%typemap(imtype, inattributes="[global::System.Runtime.InteropServices.Out, global::System.Runtime.InteropServices.MarshalAs(global::System.Runtime.InteropServices.UnmanagedType.LPArray)]") CTYPE* OUT_ARRAY "CSTYPE[]"
+%typemap(csin) const CTYPE* IN_ARRAY, CTYPE* OUT_ARRAY "$csinput"
+%typemap(in) const CTYPE* IN_ARRAY, CTYPE* OUT_ARRAY "$1 = ($1_ltype)$input;"
+%enddef
+
+MOESDK_CSHARP_ARRAY(int32_t, int)
+MOESDK_CSHARP_ARRAY(int64_t, long)
+MOESDK_CSHARP_ARRAY(float, float)
+
+%apply const int32_t* IN_ARRAY { const int32_t* ids, const int32_t* prompt, const int32_t* stopIds };
+%apply const int64_t* IN_ARRAY { const int64_t* lengths };
+%apply float* OUT_ARRAY { float* logits };
+%apply int32_t* OUT_ARRAY { int32_t* out, int32_t* ids };
+
+/* ---- the classes' C# faces ---- */
+%rename("%(firstuppercase)s", %$isfunction) "";
+%rename("%(firstuppercase)s", %$isvariable) "";
+%typemap(csclassmodifiers) moesdk::TokenHandler "internal class"
+%csmethodmodifiers moesdk::Model::forwardInto "internal";
+%csmethodmodifiers moesdk::Model::generateInto "internal";
+%csmethodmodifiers moesdk::Tokenizer::encodeInto "internal";
+%csmethodmodifiers moesdk::Tokenizer::decode "internal";
+%csmethodmodifiers moesdk::GenerateOptions::setStopIds "internal";
+
+%typemap(cscode) moesdk::Context %{
+  /// <summary>Every plugin library discovery found, loaded or refused (with the reason).</summary>
+  public global::System.Collections.Generic.List<PluginInfo> Plugins() {
+    var list = new global::System.Collections.Generic.List<PluginInfo>();
+    for (int i = 0; i < PluginCount(); ++i) list.Add(Plugin(i));
+    return list;
+  }
+%}
+
+%typemap(cscode) moesdk::Model %{
+  /// <summary>
+  /// Logits of a batch of sequences, each computed as if alone: ids holds the sequences end to end,
+  /// lengths[i] ids each. Returns rows * VocabSize() floats, a row per token (packed like ids) or,
+  /// with lastOnly, per sequence.
+  /// </summary>
+  public float[] Forward(int[] ids, long[] lengths, bool lastOnly = false) {
+    if (ids == null || lengths == null) throw new global::System.ArgumentNullException(ids == null ? "ids" : "lengths");
+    long rows = lastOnly ? lengths.Length : ids.Length;
+    var logits = new float[checked(rows * VocabSize())];
+    ForwardInto(ids, ids.Length, lengths, lengths.Length, lastOnly, logits, logits.Length);
+    return logits;
+  }
+
+  /// <summary>Logits of one sequence: ids.Length * VocabSize() floats.</summary>
+  public float[] Forward(int[] ids) {
+    if (ids == null) throw new global::System.ArgumentNullException("ids");
+    return Forward(ids, new long[] { ids.Length });
+  }
+
+  /// <summary>
+  /// The new token ids after prompt. onToken (may be null) sees each token id and the text it
+  /// completed (null when the model has no tokenizer) and returns true to stop generation. An
+  /// exception it throws stops generation and is rethrown here.
+  /// </summary>
+  public int[] Generate(int[] prompt, GenerateOptions options, global::System.Func<int, string, bool> onToken = null) {
+    if (prompt == null || options == null) throw new global::System.ArgumentNullException(prompt == null ? "prompt" : "options");
+    var output = new int[options.MaxNewTokens];
+    var bridge = onToken == null ? null : new TokenListenerBridge(onToken);
+    try {
+      long count = GenerateInto(prompt, prompt.Length, options, bridge, output, output.Length);
+      if (bridge != null) bridge.RethrowListenerError();
+      global::System.Array.Resize(ref output, (int)count);
+      return output;
+    } finally {
+      if (bridge != null) bridge.Dispose();
+    }
+  }
+%}
+
+%typemap(cscode) moesdk::Tokenizer %{
+  /// <summary>Token ids of text; addSpecial applies the BOS/EOS post-processing.</summary>
+  public int[] Encode(string text, bool addSpecial = false) {
+    var ids = new int[checked((int)EncodeInto(text, addSpecial, null, 0))];
+    EncodeInto(text, addSpecial, ids, ids.Length);
+    return ids;
+  }
+
+  /// <summary>The text of token ids; skipSpecial drops special tokens.</summary>
+  public string Decode(int[] ids, bool skipSpecial = false) {
+    if (ids == null) throw new global::System.ArgumentNullException("ids");
+    return Decode(ids, ids.Length, skipSpecial);
+  }
+%}
+
+%typemap(cscode) moesdk::GenerateOptions %{
+  /// <summary>Generation ends after producing one of these ids.</summary>
+  public void SetStopIds(int[] stopIds) {
+    if (stopIds == null) throw new global::System.ArgumentNullException("stopIds");
+    SetStopIds(stopIds, stopIds.Length);
+  }
+%}

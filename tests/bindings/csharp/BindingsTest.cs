@@ -1,0 +1,231 @@
+// The C# binding (MoeSdk) against the C API's numbers for the same model and input, plus errors,
+// token callbacks, disposal and freed memory. Prints "N passed, N failed"; exits 1 on failure.
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using MoeSdk;
+
+static class BindingsTest {
+  static int passed, failed;
+
+  static void Check(bool ok, string what) {
+    if (ok) {
+      ++passed;
+    } else {
+      ++failed;
+      Console.Error.WriteLine("FAILED: " + what);
+    }
+  }
+
+  static void Test(string name, Action body) {
+    try {
+      body();
+    } catch (Exception e) {
+      ++failed;
+      Console.Error.WriteLine("FAILED " + name + ": " + e);
+    }
+  }
+
+  // A batch of another composition runs GEMMs of other shapes: the same numbers up to rounding.
+  static bool CloseTo(IEnumerable<float> actual, IEnumerable<float> expected) {
+    float[] a = actual.ToArray(), e = expected.ToArray();
+    return a.Length == e.Length && a.Zip(e, (x, y) => Math.Abs(x - y) <= 1e-5 + 1e-5 * Math.Abs(y)).All(ok => ok);
+  }
+
+  static T Expect<T>(Action body) where T : Exception {
+    try {
+      body();
+    } catch (T e) {
+      return e;
+    }
+    throw new Exception("expected " + typeof(T).Name + ", nothing was thrown");
+  }
+
+  /// What tests/bindings/reference_logits.c computed through the C API.
+  sealed class Reference {
+    public long[] Lengths;
+    public int[] Ids;
+    public float[] Logits;
+    public int Vocab;
+    public int[] Prompt;
+    public int[] Generated;
+
+    public static Reference Read(string path) {
+      using (var r = new BinaryReader(File.OpenRead(path))) {  // little-endian, like the file
+        var reference = new Reference();
+        int sequences = (int)r.ReadInt64(), tokens = (int)r.ReadInt64();
+        reference.Vocab = (int)r.ReadInt64();
+        reference.Lengths = Enumerable.Range(0, sequences).Select(_ => r.ReadInt64()).ToArray();
+        reference.Ids = Ints(r, tokens);
+        reference.Logits = Enumerable.Range(0, tokens * reference.Vocab).Select(_ => r.ReadSingle()).ToArray();
+        reference.Prompt = Ints(r, (int)r.ReadInt64());
+        reference.Generated = Ints(r, (int)r.ReadInt64());
+        if (r.BaseStream.Position != r.BaseStream.Length) throw new IOException(path + " has trailing bytes");
+        return reference;
+      }
+    }
+
+    static int[] Ints(BinaryReader r, int n) => Enumerable.Range(0, n).Select(_ => r.ReadInt32()).ToArray();
+  }
+
+  static Context NewContext() {
+    var o = new ContextOptions();
+    o.Backend = "cpu";
+    o.AddPluginDir(Environment.GetEnvironmentVariable("MOE_PLUGIN_DIR"));
+    o.SearchDefaultDirs = false;
+    return new Context(o);
+  }
+
+  static GenerateOptions Greedy(int newTokens) {
+    var o = new GenerateOptions();
+    o.MaxNewTokens = newTokens;
+    return o;
+  }
+
+  static long ResidentBytes() => long.Parse(File.ReadAllText("/proc/self/statm").Split(' ')[1]) * 4096;
+
+  static int Main() {
+    var reference = Reference.Read(Environment.GetEnvironmentVariable("MOE_BINDINGS_REFERENCE"));
+    string mixtral = Path.Combine(Environment.GetEnvironmentVariable("MOE_SOURCE_DIR"), "tests", "reference", "mixtral");
+    string withTokenizer = Environment.GetEnvironmentVariable("MOE_TOKENIZER_MODEL");
+
+    using (var ctx = NewContext())
+    using (var model = new Model(ctx, mixtral)) {
+      Test("same logits as the C API", () => {
+        Check(model.Forward(reference.Ids, reference.Lengths).SequenceEqual(reference.Logits),
+              "forward differs from the C API");
+      });
+
+      Test("last-token logits", () => {
+        float[] last = model.Forward(reference.Ids, reference.Lengths, lastOnly: true);
+        Check(last.Length == reference.Lengths.Length * reference.Vocab, "lastOnly rows: " + last.Length);
+        long end = 0;
+        for (int s = 0; s < reference.Lengths.Length; ++s) {
+          end += reference.Lengths[s];
+          var expected = reference.Logits.Skip((int)(end - 1) * reference.Vocab).Take(reference.Vocab);
+          Check(CloseTo(last.Skip(s * reference.Vocab).Take(reference.Vocab), expected), "last row of sequence " + s);
+        }
+      });
+
+      Test("describe", () => {
+        ModelInfo info = model.Describe();
+        Check(info.Architecture == "mixtral", "architecture " + info.Architecture);
+        Check(info.VocabSize == reference.Vocab && info.NumExperts == 8 && info.ExpertsPerToken == 2, "describe numbers");
+        Check(info.Dtype == Moe.DTYPE_F32, "dtype " + info.Dtype);
+      });
+
+      Test("greedy generation as the C API", () => {
+        int[] ids = model.Generate(reference.Prompt, Greedy(reference.Generated.Length));
+        Check(ids.SequenceEqual(reference.Generated), "generated " + string.Join(",", ids));
+      });
+
+      Test("callback sees every token", () => {
+        var seen = new List<int>();
+        var texts = new List<string>();
+        int[] ids = model.Generate(reference.Prompt, Greedy(reference.Generated.Length), (token, text) => {
+          seen.Add(token);
+          texts.Add(text);
+          return false;
+        });
+        Check(seen.SequenceEqual(ids), "callback order");
+        Check(texts.All(t => t == null), "text is null without a tokenizer");
+      });
+
+      Test("callback stops generation", () => {
+        int calls = 0;
+        int[] ids = model.Generate(reference.Prompt, Greedy(reference.Generated.Length), (token, text) => ++calls == 3);
+        Check(calls == 3 && ids.SequenceEqual(reference.Generated.Take(3)), "stopped after " + calls);
+      });
+
+      Test("callback exception stops and is rethrown", () => {
+        int calls = 0;
+        var e = Expect<InvalidOperationException>(() => model.Generate(reference.Prompt, Greedy(reference.Generated.Length),
+            (token, text) => {
+              ++calls;
+              throw new InvalidOperationException("from the callback");
+            }));
+        Check(e.Message == "from the callback" && calls == 1, "callback exception " + e);
+      });
+
+      Test("missing checkpoint", () => {
+        var e = Expect<MoeException>(() => new Model(ctx, "/nonexistent/checkpoint"));
+        Check(e.Message.Contains("/nonexistent/checkpoint"), "message: " + e.Message);
+        Check(e.Status == Moe.ERR_NOT_FOUND && e.StatusName == "MOE_ERR_NOT_FOUND", "status " + e.StatusName);
+      });
+
+      Test("bad token id", () => {
+        var e = Expect<MoeException>(() => model.Forward(new[] { 1, 2, 5000 }));
+        Check(e.Status == Moe.ERR_INVALID_ARGUMENT, "status " + e.StatusName);
+        Check(e.Message.Contains("5000"), "message: " + e.Message);
+        Check(e.ToString().Contains("MOE_ERR_INVALID_ARGUMENT"), "ToString: " + e);
+      });
+
+      Test("sequence limit", () => {
+        var e = Expect<MoeException>(() => model.Generate(reference.Prompt, Greedy(1000)));
+        Check(e.Status == Moe.ERR_LIMIT, "status " + e.StatusName);
+      });
+
+      Test("lengths must add up", () => {
+        var e = Expect<MoeException>(() => model.Forward(reference.Ids, new long[] { 1, 2 }));
+        Check(e.Message.Contains("add up to"), "message: " + e.Message);
+      });
+
+      Test("plugins", () => {
+        Check(ctx.Backend() == "cpu", "backend " + ctx.Backend());
+        Check(ctx.Plugins().Count(p => p.Name == "cpu" && p.State == Moe.PLUGIN_STATE_LOADED) == 1, "cpu plugin loaded");
+      });
+
+      Test("save and reload", () => {
+        string dir = Path.Combine(Path.GetTempPath(), "moesdk-csharp-" + Guid.NewGuid());
+        model.Save(dir);
+        using (var reloaded = new Model(ctx, dir))
+          Check(reloaded.Forward(reference.Ids, reference.Lengths).SequenceEqual(reference.Logits), "reloaded logits");
+        Directory.Delete(dir, true);
+      });
+
+      Test("disposed objects throw instead of crashing", () => {
+        var m = new Model(ctx, mixtral);
+        m.Dispose();
+        m.Dispose();
+        Expect<ObjectDisposedException>(() => m.Describe());
+      });
+
+      Test("disposing frees the native memory", () => {
+        const int loads = 20;  // each open model holds its weights (~1.4 MB)
+        for (int i = 0; i < 3; ++i) new Model(ctx, mixtral).Dispose();
+        long start = ResidentBytes();
+        for (int i = 0; i < loads; ++i) new Model(ctx, mixtral).Dispose();
+        long afterClosed = ResidentBytes();
+        var kept = Enumerable.Range(0, loads).Select(_ => new Model(ctx, mixtral)).ToList();
+        long afterKept = ResidentBytes();
+        kept.ForEach(m => m.Dispose());
+        long weights = new FileInfo(Path.Combine(mixtral, "model.safetensors")).Length;
+        long grownKept = afterKept - afterClosed, grownClosed = afterClosed - start;
+        Check(grownKept > loads * weights / 2, loads + " open models took only " + grownKept + " bytes");
+        Check(grownClosed < grownKept / 4, "disposing leaked " + grownClosed + " bytes vs " + grownKept + " kept");
+      });
+
+      Test("tokenizer", () => {
+        const string text = "Mixture of experts: 混合专家 🙂";
+        using (var tok = new Tokenizer(ctx, Path.Combine(withTokenizer, "tokenizer.json")))
+        using (var m = new Model(ctx, withTokenizer))
+        using (var borrowed = m.Tokenizer()) {
+          int[] ids = tok.Encode(text);
+          Check(ids.Length > 3 && tok.Decode(ids) == text, "round trip: " + tok.Decode(ids));
+          Check(borrowed.Encode(text).SequenceEqual(ids), "the model's tokenizer is the same");
+          var pieces = new System.Text.StringBuilder();
+          int[] generated = m.Generate(reference.Prompt, Greedy(reference.Generated.Length), (token, piece) => {
+            pieces.Append(piece);
+            return false;
+          });
+          Check(generated.SequenceEqual(reference.Generated), "generation with a tokenizer");
+          Check(pieces.Length > 0 && borrowed.Decode(generated).StartsWith(pieces.ToString(), StringComparison.Ordinal),
+                "streamed text: " + pieces);
+        }
+      });
+    }
+    Console.WriteLine(passed + " passed, " + failed + " failed");
+    return failed == 0 ? 0 : 1;
+  }
+}
