@@ -36,34 +36,35 @@ void expect_same_backend(const Tensor& a, const Tensor& b, const char* op) {
 
 }  // namespace
 
-void gemm(const Tensor& a, const Tensor& b, bool trans_b, Tensor& c, float alpha, float beta) {
+void gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, Tensor& c, float alpha, float beta) {
   const char* op = "gemm";
   expect_ndim(a, 2, op, "a");
   expect_ndim(b, 2, op, "b");
   expect_ndim(c, 2, op, "c");
   expect_float(a, op, "a");
   expect_float(b, op, "b");
-  expect_dtype(c, MOE_DTYPE_F32, op, "c");
+  expect_float(c, op, "c");
   expect_same_backend(a, b, op);
   expect_same_backend(a, c, op);
-  int64_t m = a.dim(0), k = a.dim(1), n = trans_b ? b.dim(0) : b.dim(1);
+  const int64_t m = trans_a ? a.dim(1) : a.dim(0), k = trans_a ? a.dim(0) : a.dim(1);
+  const int64_t n = trans_b ? b.dim(0) : b.dim(1);
   expect((trans_b ? b.dim(1) : b.dim(0)) == k && c.dim(0) == m && c.dim(1) == n, op,
-         "shapes a " + shape_string(a.shape()) + ", b " + shape_string(b.shape()) + (trans_b ? "^T" : "") + ", c " +
-             shape_string(c.shape()) + " do not agree");
+         "shapes a " + shape_string(a.shape()) + (trans_a ? "^T" : "") + ", b " + shape_string(b.shape()) +
+             (trans_b ? "^T" : "") + ", c " + shape_string(c.shape()) + " do not agree");
   if (m == 0 || n == 0) return;
   Backend& be = a.backend();
-  be.check(be.ops().gemm(be.handle(), trans_b ? 1 : 0, m, n, k, alpha, a.data(), a.dtype(), k, b.data(), b.dtype(),
-                         b.dim(1), beta, static_cast<float*>(c.data()), n),
+  be.check(be.ops().gemm(be.handle(), trans_a ? 1 : 0, trans_b ? 1 : 0, m, n, k, alpha, a.data(), a.dtype(), a.dim(1),
+                         b.data(), b.dtype(), b.dim(1), beta, c.data(), c.dtype(), n),
            op);
 }
 
 Tensor linear(const Tensor& x, const Tensor& w) {
   Tensor y = Tensor::empty(x.backend(), MOE_DTYPE_F32, {x.dim(0), w.dim(0)});
-  gemm(x, w, true, y);
+  gemm(x, w, false, true, y);
   return y;
 }
 
-void linear_accumulate(const Tensor& x, const Tensor& w, Tensor& y) { gemm(x, w, true, y, 1.f, 1.f); }
+void linear_accumulate(const Tensor& x, const Tensor& w, Tensor& y) { gemm(x, w, false, true, y, 1.f, 1.f); }
 
 void rmsnorm(const Tensor& x, const Tensor& weight, float eps, Tensor& y) {
   const char* op = "rmsnorm";

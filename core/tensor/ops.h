@@ -7,9 +7,10 @@
 
 namespace moe::ops {
 
-// c[m, n] = alpha * a[m, k] . b' + beta * c, where b' = b^T for b [n, k] (trans_b) or b for [k, n].
-// a, b, c are 2-D; their row strides are their widths.
-void gemm(const Tensor& a, const Tensor& b, bool trans_b, Tensor& c, float alpha = 1.f, float beta = 0.f);
+// c[m, n] = alpha * a' . b' + beta * c, where a' = a [m, k] or a^T for a [k, m] (trans_a), and
+// b' = b [k, n] or b^T for b [n, k] (trans_b). a, b, c are 2-D; their row strides are their widths.
+void gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, Tensor& c, float alpha = 1.f,
+          float beta = 0.f);
 // y = x . w^T for a weight w [n, k] (nn.Linear layout): y [rows, n] is allocated.
 Tensor linear(const Tensor& x, const Tensor& w);
 // y += x . w^T

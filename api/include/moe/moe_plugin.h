@@ -128,14 +128,16 @@ typedef struct moe_backend_ops {
 
   /* ---- dense math ---- */
 
-  /* C[m, n] = alpha * sum_k A[m, k] * B'[k, n] + beta * C[m, n] over 2-D tensors, where B' is B
-   * ([k, n]) or, with trans_b, the transpose of B ([n, k], the nn.Linear weight layout).
-   * A and B: f32 or bf16 (may differ; a backend computes bf16 x bf16 products where it can and
-   * otherwise in f32); C: f32. Row strides: lda, ldb, ldc in elements (>= the row length), so that
-   * row blocks and column slices of larger tensors can be used without copies. */
-  moe_status (*gemm)(moe_backend* be, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+  /* C[m, n] = alpha * sum_k A'[m, k] * B'[k, n] + beta * C[m, n] over 2-D operands, where A' is A ([m, k]) or,
+   * with trans_a, the transpose of A ([k, m]: weight gradients dW = dY^T . X), and B' is B ([k, n]) or, with
+   * trans_b, the transpose of B ([n, k], the nn.Linear weight layout).
+   * A and B: f32 or bf16 (may differ; a backend computes bf16 x bf16 products where it can and otherwise in
+   * f32); C: f32, or bf16 on backends that keep activations in bf16 (others return MOE_ERR_UNSUPPORTED).
+   * Row strides lda, ldb, ldc in elements (>= the stored row length), so that row blocks and column slices
+   * of larger tensors can be used without copies. */
+  moe_status (*gemm)(moe_backend* be, int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                      const void* a, moe_dtype a_type, int64_t lda, const void* b, moe_dtype b_type, int64_t ldb,
-                     float beta, float* c, int64_t ldc);
+                     float beta, void* c, moe_dtype c_type, int64_t ldc);
 
   /* y[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight over rows of width = weight.shape[0].
    * x, y: f32 [rows, width] (y may equal x); weight: f32 or bf16 [width]. */

@@ -1,0 +1,67 @@
+// Differentiable functions over backend ops. Each computes its value with the op table and, when
+// `tape` is recording and an input needs a gradient, records the backward step. With tape == nullptr
+// they are plain inference calls (no closures, no retained activations).
+#pragma once
+
+#include "tensor/ops.h"
+#include "train/autograd.h"
+
+namespace moe::ad {
+
+// y = x . w^T (x [rows, in], w [out, in]).
+Var linear(Tape* tape, const Var& x, const Var& w);
+// y = a + b (same element count; y takes a's shape).
+Var add(Tape* tape, const Var& a, const Var& b);
+// y = x . w^T + residual, fused as one gemm with beta = 1; when nothing is recorded the sum is
+// written into residual's own tensor and returned.
+Var linear_residual(Tape* tape, const Var& x, const Var& w, const Var& residual);
+Var rmsnorm(Tape* tape, const Var& x, const Var& w, float eps);
+Var gated_act(Tape* tape, const Var& gate_up, int activation);
+Var embedding(Tape* tape, const Tensor& ids, const Var& table);
+// Rows `rows` (i32) of x [n, d].
+Var gather_rows(Tape* tape, const Var& x, const Tensor& rows);
+// x [t, heads, d] rotated; `sin_neg` is -sin (the inverse rotation, used by the backward pass).
+// When nothing is recorded x is rotated in place and returned.
+struct RopeTables {
+  Tensor cos, sin, sin_neg;
+};
+Var rope(Tape* tape, const Var& x, const Tensor& positions, const RopeTables& tables, int rot_offset, int rot_dim,
+         int layout);
+// Columns [col, col + cols) of a 2-D x, as a new [rows, cols] tensor.
+Var columns(Tape* tape, const Var& x, int64_t col, int64_t cols);
+// A view of x with another shape (the gradient is viewed back).
+Var reshape(const Var& x, Shape shape);
+
+// Attention of a step: stores k, v into the caches, then attends q over them.
+struct AttentionStep {
+  Tensor slot, position, kv_len;  // i32 [tokens]
+  float scale = 1.f;
+};
+Var attention(Tape* tape, const Var& q, const Var& k, const Var& v, const AttentionStep& step, Tensor& k_cache,
+              Tensor& v_cache);
+
+// The routed experts of one MoE layer for hidden states h [tokens, dim]: route, group by expert,
+// every expert's gated MLP, weighted sum back per token, added to `residual` (in place when nothing
+// is recorded). Also returns the router's logits (for auxiliary losses) and the chosen experts.
+struct MoeRouting {
+  bool sigmoid = false;  // DeepSeek-V3 routing, else softmax top-k
+  int top_k = 2;
+  int n_group = 1, topk_group = 1;
+  bool normalize = true;
+  float scaling = 1.f;
+  int num_experts = 0;
+  int activation = 0;
+  // Training-time gating: Gumbel noise on the logits before selection, and its temperature.
+  bool gumbel = false;
+  float temperature = 1.f;
+  uint64_t noise_seed = 0, noise_offset = 0;
+};
+struct MoeOutput {
+  Var y;
+  Var router_logits;
+  Tensor ids;  // i32 [tokens, top_k], the chosen experts
+};
+MoeOutput routed_experts(Tape* tape, const Var& h, const Var& router, const Tensor* router_bias, const Var& gate_up,
+                         const Var& down, const MoeRouting& routing, const Var& residual);
+
+}  // namespace moe::ad
