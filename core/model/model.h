@@ -58,6 +58,11 @@ class Model {
   // Writes config.json and the weights (transformers' names and layout) into directory.
   void save(const std::string& directory) const;
 
+  // For the trainer, which updates the weights in place (no inference may run meanwhile).
+  ModelWeights& mutable_weights() { return weights_; }
+  const ModelWeights& weights() const { return weights_; }
+  const Transformer& transformer() const { return *transformer_; }
+
  private:
   Model() = default;
   void check_ids(const int32_t* ids, int64_t count, const char* what) const;

@@ -2,17 +2,21 @@
 // RMSNorm -> attention (GQA or MLA) -> residual, RMSNorm -> dense MLP or MoE (routed + shared
 // experts) -> residual, then the final norm and the LM head for the rows asked for.
 //
-// It holds no per-call state, so several threads may run forward() on one Transformer at once,
-// each with its own KvCache.
+// Inference holds no per-call state, so several threads may run forward() on one Transformer at
+// once, each with its own KvCache. Training runs the same code with a TrainingPass: the tape records
+// every step's backward, trainable weights get gradient slots, and LoRA adapters join their linears.
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "model/kv_cache.h"
 #include "model/model_config.h"
 #include "model/model_weights.h"
 #include "tensor/tensor.h"
+#include "train/functions.h"
 
 namespace moe {
 
@@ -25,28 +29,53 @@ struct TokenBatch {
   std::vector<int64_t> logit_rows;  // token indices whose logits are computed, in output order
 };
 
+// A low-rank adapter on one linear weight W [out, in]: W x + scale * B (A x), A [rank, in], B [out, rank].
+struct LoraAdapter {
+  ad::Var a, b;
+  float scale = 1.f;
+};
+
+// What a training forward pass needs beyond inference, and what it hands back.
+struct TrainingPass {
+  ad::Tape* tape = nullptr;
+  // Gradient slots of trainable weights, by the weight tensor's data pointer (absent: frozen).
+  std::unordered_map<const void*, std::shared_ptr<Tensor>> grads;
+  // LoRA adapters by the data pointer of the weight they adapt.
+  std::unordered_map<const void*, LoraAdapter> lora;
+  // Router exploration: Gumbel noise on the logits, at this temperature, from this seed.
+  bool gumbel = false;
+  float temperature = 1.f;
+  uint64_t noise_seed = 0;
+  // Filled by forward(): each MoE layer's router logits (f32 [tokens, experts], with gradient slots)
+  // and chosen experts (i32 [tokens, top_k]).
+  std::vector<ad::Var> router_logits;
+  std::vector<Tensor> expert_ids;
+  ad::Var logits;  // the returned logits with their gradient slot
+};
+
 class Transformer {
  public:
   Transformer(const ModelConfig& config, const ModelWeights& weights, Backend& backend);
 
   // f32 logits [logit_rows, vocab] on the backend.
-  Tensor forward(const TokenBatch& batch, KvCache& cache) const;
+  Tensor forward(const TokenBatch& batch, KvCache& cache, TrainingPass* train = nullptr) const;
 
  private:
-  struct StepTensors;
-  Tensor attention(const LayerWeights& w, const Tensor& h, const StepTensors& step, KvCache& cache,
-                   size_t layer) const;
-  Tensor gqa_attention(const AttentionWeights& w, const Tensor& h, const StepTensors& step, Tensor& k_cache,
-                       Tensor& v_cache) const;
-  Tensor mla_attention(const AttentionWeights& w, const Tensor& h, const StepTensors& step, Tensor& k_cache,
-                       Tensor& v_cache) const;
-  void add_mlp(const MlpWeights& w, const Tensor& h, Tensor& x) const;
-  void add_moe(const MoeWeights& w, const Tensor& h, Tensor& x) const;
+  struct Step;
+  ad::Var weight(const Tensor& w, const Step& s) const;
+  ad::Var project(const ad::Var& x, const Tensor& w, const Step& s) const;
+  ad::Var project_residual(const ad::Var& x, const Tensor& w, const ad::Var& residual, const Step& s) const;
+  ad::Var gqa_attention(const AttentionWeights& w, const ad::Var& h, const Step& s, Tensor& k_cache,
+                        Tensor& v_cache) const;
+  ad::Var mla_attention(const AttentionWeights& w, const ad::Var& h, const Step& s, Tensor& k_cache,
+                        Tensor& v_cache) const;
+  ad::Var add_mlp(const MlpWeights& w, const ad::Var& h, const ad::Var& x, const Step& s) const;
+  ad::Var add_moe(const MoeWeights& w, const ad::Var& h, const ad::Var& x, size_t layer, const Step& s) const;
 
   const ModelConfig& config_;
   const ModelWeights& weights_;
   Backend& backend_;
-  Tensor rope_cos_, rope_sin_;
+  ad::RopeTables rope_;
 };
 
 }  // namespace moe

@@ -158,6 +158,54 @@ Var columns(Tape* tape, const Var& x, int64_t col, int64_t cols) {
   return y;
 }
 
+Var scaled(Tape* tape, const Var& x, float alpha) {
+  const bool rec = recording(tape, {&x});
+  Tensor out = ops::clone(x.value);
+  ops::scale(out, alpha);
+  Var y = result(out, rec);
+  if (rec) {
+    tape->record([x, y, alpha] {
+      Tensor dx = ops::clone(grad_of(y));
+      ops::scale(dx, alpha);
+      accumulate(x, dx);
+    });
+  }
+  return y;
+}
+
+Var concat_heads(Tape* tape, const Var& per_head, const Var& shared) {
+  const int64_t t = per_head.value.dim(0), heads = per_head.value.dim(1), n = per_head.value.dim(2);
+  const int64_t r = shared.value.dim(1), width = n + r;
+  Backend& be = per_head.value.backend();
+  Tensor out = Tensor::empty(be, MOE_DTYPE_F32, {t, heads, width});
+  Tensor out_by_head = out.view({t * heads, width}), out_by_token = out.view({t, heads * width});
+  ops::copy_columns(out_by_head, 0, per_head.value.view({t * heads, n}), 0, n);
+  for (int64_t h = 0; h < heads; ++h) ops::copy_columns(out_by_token, h * width + n, shared.value, 0, r);
+  const bool rec = recording(tape, {&per_head, &shared});
+  Var y = result(out, rec);
+  if (rec) {
+    tape->record([per_head, shared, y, t, heads, n, r, width] {
+      Tensor dy = grad_of(y);
+      Backend& be = dy.backend();
+      if (per_head.requires_grad()) {
+        Tensor d = Tensor::empty(be, MOE_DTYPE_F32, {t * heads, n});
+        ops::copy_columns(d, 0, dy.view({t * heads, width}), 0, n);
+        accumulate(per_head, d);
+      }
+      if (shared.requires_grad()) {
+        Tensor d = Tensor::zeros(be, MOE_DTYPE_F32, {t, r}), part = Tensor::empty(be, MOE_DTYPE_F32, {t, r});
+        Tensor by_token = dy.view({t, heads * width});
+        for (int64_t h = 0; h < heads; ++h) {
+          ops::copy_columns(part, 0, by_token, h * width + n, r);
+          ops::add(d, part, d);
+        }
+        accumulate(shared, d);
+      }
+    });
+  }
+  return y;
+}
+
 Var reshape(const Var& x, Shape shape) { return Var{x.value.view(std::move(shape)), x.grad}; }
 
 Var attention(Tape* tape, const Var& q, const Var& k, const Var& v, const AttentionStep& step, Tensor& k_cache,

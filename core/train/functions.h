@@ -29,6 +29,10 @@ Var rope(Tape* tape, const Var& x, const Tensor& positions, const RopeTables& ta
          int layout);
 // Columns [col, col + cols) of a 2-D x, as a new [rows, cols] tensor.
 Var columns(Tape* tape, const Var& x, int64_t col, int64_t cols);
+// y = alpha * x.
+Var scaled(Tape* tape, const Var& x, float alpha);
+// [t, heads, n] and a per-token part [t, r] shared by every head -> [t, heads, n + r] (MLA keys).
+Var concat_heads(Tape* tape, const Var& per_head, const Var& shared);
 // A view of x with another shape (the gradient is viewed back).
 Var reshape(const Var& x, Shape shape);
 
