@@ -251,9 +251,11 @@ StepStats Trainer::run(const int32_t* ids, const int32_t* labels, int64_t batch,
     if (options_.nan_policy == NanPolicy::kStop)
       fail(MOE_ERR_BACKEND, "train: the loss is not finite at step " + std::to_string(step_) + " (" + std::to_string(stats.loss) +
                                 "); stopping as the nan policy asks");
-    for (const auto& p : params_) ops::scale(*p->grad, 0.f);
-    for (const auto& l : lora_) { ops::scale(*l->a.grad, 0.f); ops::scale(*l->b.grad, 0.f); }
+    // The step is skipped but counted, so a run over a fixed number of steps still ends and the
+    // data order stays aligned with the step count.
+    for (const Param* p : parameters()) ops::scale(*p->grad, 0.f);
     micro_ = 0;
+    stats.step = ++step_;
     return stats;
   }
   ad::accumulate(pass.logits, dlogits);
@@ -284,6 +286,7 @@ void Trainer::apply_update(StepStats& stats) {
     stats.skipped = true;
     if (options_.nan_policy == NanPolicy::kStop)
       fail(MOE_ERR_BACKEND, "train: the gradient norm is not finite at step " + std::to_string(step_));
+    ++step_;
   } else {
     if (options_.clip_norm > 0 && stats.grad_norm > options_.clip_norm)
       for (Param* p : all) ops::scale(*p->grad, static_cast<float>(options_.clip_norm / stats.grad_norm));

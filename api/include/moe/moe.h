@@ -224,6 +224,91 @@ MOE_API moe_status moe_tokenize(const moe_tokenizer* tok, const char* text, size
 MOE_API moe_status moe_detokenize(const moe_tokenizer* tok, const int32_t* ids, int64_t count, int32_t skip_special,
                                   char* text_out, size_t text_capacity, size_t* length);
 
+/* ---- training and fine-tuning ----
+ * A trainer updates its model's weights in place: no inference may run on that model meanwhile.
+ * Full training needs f32 weights (load with MOE_LOAD_DTYPE_F32); LoRA also works on bf16 weights. */
+
+typedef struct moe_trainer moe_trainer;
+
+#define MOE_SCHEDULE_CONSTANT 0
+#define MOE_SCHEDULE_COSINE 1 /* linear warmup, then cosine decay to lr * min_lr_ratio at total_steps */
+#define MOE_GATING_TOPK 0     /* the model's own routing */
+#define MOE_GATING_GUMBEL 1   /* experts chosen from (logits + Gumbel noise) / temperature (the seed's gating) */
+#define MOE_NAN_SKIP_STEP 0   /* a non-finite loss or gradient skips the update (reported in the stats) */
+#define MOE_NAN_STOP 1        /* ... or fails the call */
+
+typedef struct moe_trainer_options {
+  uint32_t struct_size;
+  float lr;                   /* default 1e-3 */
+  float weight_decay;         /* AdamW's decoupled weight decay (default 0) */
+  float beta1, beta2, eps;    /* defaults 0.9, 0.999, 1e-8 */
+  float clip_norm;            /* global gradient-norm clipping; 0 = off (default) */
+  int64_t warmup_steps;       /* linear warmup (default 0) */
+  int64_t total_steps;        /* the cosine schedule's length */
+  int32_t schedule;           /* MOE_SCHEDULE_* (default constant) */
+  float min_lr_ratio;         /* cosine floor as a fraction of lr (default 0) */
+  int32_t grad_accumulation;  /* micro-batches per optimizer step (default 1) */
+  uint64_t seed;              /* data order, Gumbel noise, LoRA initialisation */
+  float label_smoothing;
+  int32_t ignore_index;       /* labels equal to this count for nothing (default -100) */
+  float aux_loss_coef;        /* Switch/Mixtral load-balancing loss */
+  float z_loss_coef;          /* router z-loss */
+  float sequence_balance_coef;/* DeepSeek-V3 sequence-wise balance loss */
+  float bias_update_speed;    /* auxiliary-loss-free balancing: gamma (deepseek_v3 only) */
+  int32_t gating;             /* MOE_GATING_* */
+  float gumbel_temperature, gumbel_temperature_final; /* annealed linearly over total_steps (default 1, 1) */
+  int32_t nan_policy;         /* MOE_NAN_* */
+  int64_t freeze_layers_below;/* layers [0, n) and the embedding stay fixed */
+  const int32_t* freeze_experts; int32_t num_freeze_experts; /* routed experts that stay fixed */
+  const char* const* freeze_patterns; int32_t num_freeze_patterns; /* regexes over transformers' weight names */
+  int32_t lora_rank;          /* > 0: train LoRA adapters instead of the weights */
+  float lora_alpha;           /* default 16 */
+  int32_t lora_attention;     /* adapters on attention projections (default 1) */
+  int32_t lora_experts;       /* adapters on dense and shared-expert MLP projections (default 0) */
+} moe_trainer_options;
+
+typedef struct moe_train_stats {
+  uint32_t struct_size;
+  double loss;         /* language-model loss, mean over labelled tokens */
+  double aux_loss;     /* auxiliary router losses, coefficients applied */
+  double grad_norm;    /* before clipping (0 until an optimizer step happens) */
+  double lr;           /* learning rate of the step */
+  int64_t tokens;      /* labelled tokens in the batch */
+  int64_t step;        /* optimizer steps so far */
+  int32_t skipped;     /* 1: a non-finite value skipped the update */
+  double expert_balance; /* max over mean assignments per expert, averaged over MoE layers (1 = perfect) */
+} moe_train_stats;
+
+MOE_API void moe_trainer_options_init_sized(moe_trainer_options* options, uint32_t struct_size);
+static inline void moe_trainer_options_init(moe_trainer_options* options) {
+  moe_trainer_options_init_sized(options, (uint32_t)sizeof(moe_trainer_options));
+}
+MOE_API moe_status moe_trainer_create(moe_model* model, const moe_trainer_options* options, moe_trainer** out);
+MOE_API void moe_trainer_free(moe_trainer* trainer);
+/* One micro-batch: `batch` sequences of `seq_len` ids, row-major; labels the same shape (NULL: the
+ * ids themselves; the logits at position t are scored against the label at t + 1). */
+MOE_API moe_status moe_trainer_step(moe_trainer* trainer, const int32_t* ids, const int32_t* labels, int64_t batch,
+                                    int64_t seq_len, moe_train_stats* stats);
+/* The loss of a batch without gradients or updates. */
+MOE_API moe_status moe_trainer_evaluate(moe_trainer* trainer, const int32_t* ids, const int32_t* labels, int64_t batch,
+                                        int64_t seq_len, moe_train_stats* stats);
+
+/* Called after each optimizer step of moe_trainer_train; return non-zero to stop (MOE_ERR_CANCELLED). */
+typedef int32_t (*moe_train_progress)(const moe_train_stats* stats, void* user_data);
+/* Trains until the trainer has taken `until_step` optimizer steps, on batches of batch_size sequences drawn
+ * from a dataset of num_sequences x seq_len ids (and labels, or NULL): in order, or shuffled per epoch from
+ * the trainer's seed, so the batch of a given step is the same however the run is split. */
+MOE_API moe_status moe_trainer_train(moe_trainer* trainer, const int32_t* ids, const int32_t* labels,
+                                     int64_t num_sequences, int64_t seq_len, int64_t batch_size, int64_t until_step,
+                                     int32_t shuffle, moe_train_progress progress, void* user_data);
+/* A checkpoint directory: the model as moe_model_save writes it plus the optimizer state. */
+MOE_API moe_status moe_trainer_save(const moe_trainer* trainer, const char* directory);
+/* Continues from a checkpoint: the trainer's model must have been loaded from `directory` and the
+ * options must match; the run then continues exactly as if it had not stopped. */
+MOE_API moe_status moe_trainer_resume(moe_trainer* trainer, const char* directory);
+/* Adds the LoRA adapters into their weights (f32 weights only) and stops training them. */
+MOE_API moe_status moe_trainer_merge_lora(moe_trainer* trainer);
+
 #ifdef __cplusplus
 }
 #endif
