@@ -59,6 +59,33 @@ moe_status moe_model_load(moe_context* ctx, const char* directory, const moe_mod
   });
 }
 
+void moe_model_create_options_init_sized(moe_model_create_options* options, uint32_t struct_size) {
+  moe_model_create_options d{};
+  d.dtype = MOE_LOAD_DTYPE_F32;
+  moe::api::fill_options(options, struct_size, d);
+}
+
+moe_status moe_model_create(moe_context* ctx, const char* config_json_path, const moe_model_create_options* options,
+                            moe_model** out) {
+  return guarded([&] {
+    require_arg(out != nullptr, "moe_model_create: out is NULL");
+    *out = nullptr;
+    require_arg(ctx != nullptr, "moe_model_create: ctx is NULL");
+    require_arg(config_json_path != nullptr && *config_json_path, "moe_model_create: config_json_path is NULL or empty");
+    moe_model_create_options o{};
+    moe_model_create_options_init(&o);
+    moe::api::read_options(options, o, "moe_model_create");
+    require_arg(o.dtype == MOE_LOAD_DTYPE_F32 || o.dtype == MOE_LOAD_DTYPE_BF16,
+                "moe_model_create: options->dtype must be MOE_LOAD_DTYPE_F32 or _BF16");
+    auto model = std::make_unique<moe_model>();
+    model->impl = moe::Model::create(ctx->impl, config_json_path, o.dtype, o.seed, o.tokenizer_json ? o.tokenizer_json : "");
+    model->architecture = model->impl->config().model_type;
+    model->tokenizer.context = ctx->impl;
+    model->tokenizer.impl = model->impl->tokenizer();
+    *out = model.release();
+  });
+}
+
 moe_status moe_model_save(const moe_model* model, const char* directory) {
   return guarded([&] {
     require_arg(model != nullptr, "moe_model_save: model is NULL");

@@ -37,6 +37,10 @@ class Model {
  public:
   static std::unique_ptr<Model> load(std::shared_ptr<Context> context, const std::string& directory,
                                      const LoadOptions& options);
+  // A new model from a config.json file with weights drawn as transformers initialises them
+  // (N(0, initializer_range), RMSNorm weights 1) from `seed`; tokenizer_json may be empty.
+  static std::unique_ptr<Model> create(std::shared_ptr<Context> context, const std::string& config_path,
+                                       moe_dtype dtype, uint64_t seed, const std::string& tokenizer_json);
   ~Model();
 
   const ModelConfig& config() const { return config_; }
@@ -66,10 +70,11 @@ class Model {
  private:
   Model() = default;
   void check_ids(const int32_t* ids, int64_t count, const char* what) const;
+  void finish_setup(const LoadOptions& options, int64_t sliding_window);
 
   std::shared_ptr<Context> context_;
-  std::string source_directory_;
-  std::string config_json_;  // config.json as loaded, written back by save()
+  std::string config_json_;     // config.json as loaded, written back by save()
+  std::string tokenizer_json_;  // the tokenizer.json the model came with ("" if none), copied by save()
   ModelConfig config_;
   moe_dtype dtype_ = MOE_DTYPE_F32;
   ModelWeights weights_;

@@ -33,39 +33,56 @@ std::string read_text(const std::string& path) {
 
 }  // namespace
 
+void Model::finish_setup(const LoadOptions& options, int64_t sliding_window) {
+  const ModelConfig& c = config_;
+  max_sequence_length_ = c.max_position_embeddings;
+  // Sliding-window attention is not implemented: up to the window, full attention is the same thing.
+  if (sliding_window > 0) max_sequence_length_ = std::min(max_sequence_length_, sliding_window);
+  if (options.max_sequence_length > 0) max_sequence_length_ = std::min(max_sequence_length_, options.max_sequence_length);
+  max_batch_tokens_ = options.max_batch_tokens;
+  transformer_ = std::make_unique<Transformer>(c, weights_, context_->backend());
+  ParameterCounts counts = count_parameters(c);
+  num_parameters_ = counts.total;
+  active_parameters_ = counts.active;
+  if (!tokenizer_json_.empty()) {
+    const fs::path config = fs::path(tokenizer_json_).parent_path() / "tokenizer_config.json";
+    tokenizer_ = Tokenizer::load(*context_, tokenizer_json_, fs::exists(config) ? config.string() : std::string());
+  }
+}
+
 std::unique_ptr<Model> Model::load(std::shared_ptr<Context> context, const std::string& directory,
                                    const LoadOptions& options) {
   io::Checkpoint ck = io::Checkpoint::open(directory);
   std::unique_ptr<Model> m(new Model());
   m->context_ = std::move(context);
-  m->source_directory_ = directory;
   m->config_ = parse_model_config(ck.config());
   m->config_json_ = read_text((fs::path(directory) / "config.json").string());
   m->dtype_ = options.dtype ? options.dtype : checkpoint_dtype(ck);
   require(m->dtype_ == MOE_DTYPE_F32 || m->dtype_ == MOE_DTYPE_BF16, MOE_ERR_INVALID_ARGUMENT,
           "load: dtype must be f32 or bf16");
+  m->weights_ = load_weights(ck, m->config_, m->context_->backend(), m->dtype_);
+  const fs::path tokenizer = fs::path(directory) / "tokenizer.json";
+  if (fs::exists(tokenizer)) m->tokenizer_json_ = tokenizer.string();
+  m->finish_setup(options, ck.config().is_null("sliding_window") ? 0 : ck.config().get_positive_int("sliding_window"));
+  return m;
+}
 
-  const ModelConfig& c = m->config_;
-  m->max_sequence_length_ = c.max_position_embeddings;
-  // Sliding-window attention is not implemented: up to the window, full attention is the same thing.
-  if (!ck.config().is_null("sliding_window"))
-    m->max_sequence_length_ = std::min(m->max_sequence_length_, ck.config().get_positive_int("sliding_window"));
-  if (options.max_sequence_length > 0)
-    m->max_sequence_length_ = std::min(m->max_sequence_length_, options.max_sequence_length);
-  m->max_batch_tokens_ = options.max_batch_tokens;
-
-  m->weights_ = load_weights(ck, c, m->context_->backend(), m->dtype_);
-  m->transformer_ = std::make_unique<Transformer>(c, m->weights_, m->context_->backend());
-  ParameterCounts counts = count_parameters(c);
-  m->num_parameters_ = counts.total;
-  m->active_parameters_ = counts.active;
-
-  const fs::path tokenizer_json = fs::path(directory) / "tokenizer.json";
-  if (fs::exists(tokenizer_json)) {
-    const fs::path tokenizer_config = fs::path(directory) / "tokenizer_config.json";
-    m->tokenizer_ = Tokenizer::load(*m->context_, tokenizer_json.string(),
-                                    fs::exists(tokenizer_config) ? tokenizer_config.string() : std::string());
-  }
+std::unique_ptr<Model> Model::create(std::shared_ptr<Context> context, const std::string& config_path, moe_dtype dtype,
+                                     uint64_t seed, const std::string& tokenizer_json) {
+  io::ConfigReader config = io::ConfigReader::from_file(config_path);
+  std::unique_ptr<Model> m(new Model());
+  m->context_ = std::move(context);
+  m->config_ = parse_model_config(config);
+  m->config_json_ = read_text(config_path);
+  m->dtype_ = dtype ? dtype : MOE_DTYPE_F32;
+  require(m->dtype_ == MOE_DTYPE_F32 || m->dtype_ == MOE_DTYPE_BF16, MOE_ERR_INVALID_ARGUMENT,
+          "create: dtype must be f32 or bf16");
+  if (!tokenizer_json.empty() && !fs::exists(tokenizer_json))
+    fail(MOE_ERR_NOT_FOUND, "create: tokenizer file " + tokenizer_json + " does not exist");
+  m->tokenizer_json_ = tokenizer_json;
+  m->weights_ = random_weights(m->config_, m->context_->backend(), m->dtype_, seed,
+                               config.get_float_or("initializer_range", 0.02));
+  m->finish_setup(LoadOptions{}, config.is_null("sliding_window") ? 0 : config.get_positive_int("sliding_window"));
   return m;
 }
 
@@ -74,7 +91,7 @@ void Model::save(const std::string& directory) const {
   fs::create_directories(directory, ec);
   if (ec) fail(MOE_ERR_IO, "save: cannot create directory " + directory + ": " + ec.message());
   // config.json as loaded, with the dtype key saying what the weights are now.
-  io::Json config = io::parse_json(config_json_, source_directory_ + "/config.json");
+  io::Json config = io::parse_json(config_json_, "the model's config.json");
   const char* dtype_name = dtype_ == MOE_DTYPE_BF16 ? "bfloat16" : "float32";
   if (config.contains("torch_dtype")) config["torch_dtype"] = dtype_name;
   config["dtype"] = dtype_name;
@@ -82,9 +99,12 @@ void Model::save(const std::string& directory) const {
   save_weights(weights_, config_, dtype_, (fs::path(directory) / "model.safetensors").string());
   // A weights index left over from an earlier sharded save would point past the new single file.
   fs::remove(fs::path(directory) / "model.safetensors.index.json", ec);
-  for (const char* name : {"tokenizer.json", "tokenizer_config.json", "generation_config.json"}) {
-    fs::path from = fs::path(source_directory_) / name, to = fs::path(directory) / name;
-    if (!fs::exists(from) || fs::equivalent(fs::path(source_directory_), fs::path(directory), ec)) continue;
+  if (tokenizer_json_.empty()) return;
+  const fs::path source = fs::path(tokenizer_json_).parent_path();
+  for (const char* name : {"tokenizer.json", "tokenizer_config.json"}) {
+    fs::path from = name == std::string("tokenizer.json") ? fs::path(tokenizer_json_) : source / name;
+    fs::path to = fs::path(directory) / name;
+    if (!fs::exists(from) || (fs::exists(to) && fs::equivalent(from, to, ec))) continue;
     io::write_file_atomic(to.string(), read_text(from.string()));
   }
 }

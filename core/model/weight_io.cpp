@@ -1,6 +1,8 @@
 #include "model/weight_io.h"
 
+#include <algorithm>
 #include <cstring>
+#include <random>
 #include <span>
 
 #include "base/dtype.h"
@@ -69,6 +71,32 @@ ModelWeights load_weights(const io::Checkpoint& ck, const ModelConfig& config, B
       offset += n;
     }
     e.target->copy_from_host(host.data(), host.size());
+  }
+  if (config.tie_word_embeddings) w.lm_head = w.embed_tokens;
+  return w;
+}
+
+ModelWeights random_weights(const ModelConfig& config, Backend& backend, moe_dtype dtype, uint64_t seed, double stddev) {
+  ModelWeights w;
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.f, static_cast<float>(stddev));
+  for (const WeightEntry& e : weight_table(config, w)) {
+    const moe_dtype target = e.keep_f32 ? MOE_DTYPE_F32 : dtype;
+    std::vector<float> values(numel(e.shape));
+    if (!e.is_parameter)
+      std::fill(values.begin(), values.end(), 0.f);  // router selection biases
+    else if (e.keep_f32 && e.shape.size() == 1)
+      std::fill(values.begin(), values.end(), 1.f);  // RMSNorm weights
+    else
+      for (auto& v : values) v = normal(rng);
+    *e.target = Tensor::empty(backend, target, e.shape, Lifetime::kPersistent);
+    if (target == MOE_DTYPE_F32) {
+      e.target->copy_from_host(values.data(), values.size() * sizeof(float));
+    } else {
+      std::vector<uint16_t> half(values.size());
+      for (size_t i = 0; i < values.size(); ++i) half[i] = f32_to_bf16(values[i]);
+      e.target->copy_from_host(half.data(), half.size() * sizeof(uint16_t));
+    }
   }
   if (config.tie_word_embeddings) w.lm_head = w.embed_tokens;
   return w;

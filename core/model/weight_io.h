@@ -25,6 +25,10 @@ ModelWeights load_weights(const io::Checkpoint& checkpoint, const ModelConfig& c
 
 ParameterCounts count_parameters(const ModelConfig& config);
 
+// New weights as transformers initialises them: N(0, stddev) for projections, embeddings and
+// routers, 1 for RMSNorm weights, 0 for router biases; drawn from `seed` in table order.
+ModelWeights random_weights(const ModelConfig& config, Backend& backend, moe_dtype dtype, uint64_t seed, double stddev);
+
 // Writes the weights as safetensors under the names transformers' save_pretrained uses, in `dtype`
 // (f32-only weights stay f32), into `path` atomically.
 void save_weights(const ModelWeights& weights, const ModelConfig& config, moe_dtype dtype, const std::string& path);

@@ -6,7 +6,8 @@ namespace cli {
 namespace {
 // Flags that never take a value, so `--verbose DIR` leaves DIR positional.
 bool is_boolean_flag(const std::string& name) {
-  return name == "special" || name == "skip-special" || name == "verbose" || name == "no-shuffle";
+  return name == "special" || name == "skip-special" || name == "verbose" || name == "no-shuffle" || name == "resume" ||
+         name == "lora-experts" || name == "merge-lora";
 }
 }  // namespace
 

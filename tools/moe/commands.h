@@ -11,5 +11,7 @@ int cmd_generate(Args& args);
 int cmd_logits(Args& args);
 int cmd_tokenize(Args& args);
 int cmd_detokenize(Args& args);
+int cmd_train(Args& args);
+int cmd_finetune(Args& args);
 
 }  // namespace cli

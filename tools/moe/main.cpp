@@ -20,6 +20,14 @@ const char* kUsage =
     "                                       write fp32 logits [rows, tokens, vocab] as tensor 'logits'\n"
     "  tokenize --tokenizer FILE [--special]  stdin lines -> ids per line\n"
     "  detokenize --tokenizer FILE [--skip-special]  stdin lines of ids -> text per line\n"
+    "  train (--config config.json [--tokenizer tokenizer.json] | --model DIR) --data FILE --out DIR\n"
+    "        [--steps N --batch-size B --seq-len L --lr LR --weight-decay W --beta1 B1 --beta2 B2 --eps E\n"
+    "         --clip C --warmup N --schedule constant|cosine --seed S --no-shuffle --grad-accumulation N\n"
+    "         --eval-fraction F --eval-every N --save-every N --resume --aux-loss C --z-loss C\n"
+    "         --sequence-balance-loss C --bias-update-speed G --gating topk|gumbel --gumbel-temperature T\n"
+    "         --gumbel-temperature-final T --label-smoothing S --on-nan skip|stop]\n"
+    "  finetune --model DIR --data FILE --out DIR [train options] [--freeze-layers N --freeze-experts 0,1\n"
+    "         --freeze REGEX --lora-rank R --lora-alpha A --lora-experts --merge-lora]\n"
     "\n"
     "common options: --backend cpu|cuda|auto  --threads N  --plugin-dir DIR (repeatable)\n"
     "                --dtype f32|bf16|auto  --verbose\n";
@@ -44,6 +52,8 @@ int main(int argc, char** argv) {
     if (command == "logits") return cli::cmd_logits(args);
     if (command == "tokenize") return cli::cmd_tokenize(args);
     if (command == "detokenize") return cli::cmd_detokenize(args);
+    if (command == "train") return cli::cmd_train(args);
+    if (command == "finetune") return cli::cmd_finetune(args);
     std::fprintf(stderr, "moe: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const moe::error& e) {

@@ -125,6 +125,21 @@ static inline void moe_model_load_options_init(moe_model_load_options* options) 
  * model.safetensors.index.json; a tokenizer.json beside them becomes the model's tokenizer. */
 MOE_API moe_status moe_model_load(moe_context* ctx, const char* directory, const moe_model_load_options* options,
                                   moe_model** out);
+typedef struct moe_model_create_options {
+  uint32_t struct_size;
+  moe_dtype dtype;            /* MOE_LOAD_DTYPE_F32 (default) or _BF16 */
+  uint64_t seed;              /* weights ~ N(0, initializer_range) from this seed; norms 1 */
+  const char* tokenizer_json; /* optional tokenizer.json the model keeps (and saves) */
+} moe_model_create_options;
+
+MOE_API void moe_model_create_options_init_sized(moe_model_create_options* options, uint32_t struct_size);
+static inline void moe_model_create_options_init(moe_model_create_options* options) {
+  moe_model_create_options_init_sized(options, (uint32_t)sizeof(moe_model_create_options));
+}
+/* A new model from a Hugging Face config.json (the file), with random weights drawn as transformers
+ * initialises them (normal with std = initializer_range, default 0.02; RMSNorm weights 1). */
+MOE_API moe_status moe_model_create(moe_context* ctx, const char* config_json_path, const moe_model_create_options* options,
+                                    moe_model** out);
 /* Writes config.json and model.safetensors (Hugging Face names and layout) into directory, atomically
  * per file (temporary file + rename). The directory is created if needed. */
 MOE_API moe_status moe_model_save(const moe_model* model, const char* directory);

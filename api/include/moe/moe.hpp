@@ -158,6 +158,19 @@ class model : public handle<moe_model, moe_model_free> {
   };
 
   model(const context& ctx, const std::string& directory) : model(ctx, directory, load_options()) {}
+
+  // A new model from a config.json file, weights drawn from `seed` (see moe_model_create).
+  static model create(const context& ctx, const std::string& config_json, uint64_t seed = 0,
+                      moe_dtype dtype = MOE_LOAD_DTYPE_F32, const std::string& tokenizer_json = "") {
+    moe_model_create_options c;
+    moe_model_create_options_init(&c);
+    c.seed = seed;
+    c.dtype = dtype;
+    c.tokenizer_json = tokenizer_json.empty() ? nullptr : tokenizer_json.c_str();
+    moe_model* raw = nullptr;
+    error::check(moe_model_create(ctx.get(), config_json.c_str(), &c, &raw));
+    return model(raw);
+  }
   model(const context& ctx, const std::string& directory, const load_options& o) {
     moe_model_load_options c;
     moe_model_load_options_init(&c);
@@ -232,6 +245,63 @@ class model : public handle<moe_model, moe_model_free> {
     error::check(moe_model_tokenizer(get(), &tok));
     return tokenizer(tok);
   }
+
+ private:
+  explicit model(moe_model* raw) { reset(raw); }
+};
+
+// Trains a model in place (see the training section of moe.h). Options are moe_trainer_options,
+// initialised with defaults by the constructor's caller through trainer::default_options().
+class trainer : public handle<moe_trainer, moe_trainer_free> {
+ public:
+  static moe_trainer_options default_options() {
+    moe_trainer_options o;
+    moe_trainer_options_init(&o);
+    return o;
+  }
+
+  trainer(model& m, const moe_trainer_options& options) {
+    moe_trainer* raw = nullptr;
+    error::check(moe_trainer_create(m.get(), &options, &raw));
+    reset(raw);
+  }
+
+  moe_train_stats step(const std::vector<int32_t>& ids, int64_t batch, int64_t seq_len,
+                       const std::vector<int32_t>& labels = {}) {
+    moe_train_stats s{};
+    s.struct_size = sizeof(s);
+    error::check(moe_trainer_step(get(), ids.data(), labels.empty() ? nullptr : labels.data(), batch, seq_len, &s));
+    return s;
+  }
+
+  moe_train_stats evaluate(const std::vector<int32_t>& ids, int64_t batch, int64_t seq_len,
+                           const std::vector<int32_t>& labels = {}) {
+    moe_train_stats s{};
+    s.struct_size = sizeof(s);
+    error::check(moe_trainer_evaluate(get(), ids.data(), labels.empty() ? nullptr : labels.data(), batch, seq_len, &s));
+    return s;
+  }
+
+  // Trains until `until_step`; on_step returning false cancels (moe::error with MOE_ERR_CANCELLED).
+  void train(const std::vector<int32_t>& ids, int64_t num_sequences, int64_t seq_len, int64_t batch_size,
+             int64_t until_step, bool shuffle, std::function<bool(const moe_train_stats&)> on_step = {},
+             const std::vector<int32_t>& labels = {}) {
+    auto callback = [](const moe_train_stats* s, void* user) -> int32_t {
+      auto& fn = *static_cast<std::function<bool(const moe_train_stats&)>*>(user);
+      try {
+        return fn(*s) ? 0 : 1;
+      } catch (...) {
+        return 1;
+      }
+    };
+    error::check(moe_trainer_train(get(), ids.data(), labels.empty() ? nullptr : labels.data(), num_sequences, seq_len,
+                                   batch_size, until_step, shuffle ? 1 : 0, on_step ? +callback : nullptr,
+                                   on_step ? &on_step : nullptr));
+  }
+
+  void save(const std::string& directory) const { error::check(moe_trainer_save(get(), directory.c_str())); }
+  void resume(const std::string& directory) { error::check(moe_trainer_resume(get(), directory.c_str())); }
+  void merge_lora() { error::check(moe_trainer_merge_lora(get())); }
 };
 
 }  // namespace moe
