@@ -42,6 +42,7 @@ void fill_stats(const moe::StepStats& s, moe_train_stats* out) {
     balance += mean > 0 ? mx / mean : 0;
   }
   r.expert_balance = s.expert_load.empty() ? 0 : balance / static_cast<double>(s.expert_load.size());
+  r.accuracy = s.accuracy;
   std::memcpy(out, &r, std::min<size_t>(out->struct_size, sizeof(r)));
 }
 
@@ -123,6 +124,12 @@ moe_status moe_trainer_create(moe_model* model, const moe_trainer_options* optio
     t.lora_alpha = o.lora_alpha;
     t.lora_attention = o.lora_attention != 0;
     t.lora_experts = o.lora_experts != 0;
+    require_arg(o.task == MOE_TASK_CAUSAL_LM || o.task == MOE_TASK_SEQUENCE_CLASSIFICATION || o.task == MOE_TASK_SPAN_EXTRACTION,
+                "moe_trainer_create: task must be one of MOE_TASK_*");
+    t.task = o.task == MOE_TASK_SEQUENCE_CLASSIFICATION ? moe::Task::kSequenceClassification
+             : o.task == MOE_TASK_SPAN_EXTRACTION      ? moe::Task::kSpanExtraction
+                                                       : moe::Task::kCausalLm;
+    t.num_labels = o.num_labels;
     auto trainer = std::make_unique<moe_trainer>();
     trainer->impl = std::make_unique<moe::Trainer>(*model->impl, t);
     *out = trainer.release();
@@ -159,15 +166,18 @@ moe_status moe_trainer_train(moe_trainer* trainer, const int32_t* ids, const int
     moe::Trainer& t = *trainer->impl;
     const int64_t accumulation = t.options().grad_accumulation;
     moe::DataOrder order(num_sequences, batch_size, shuffle != 0, t.options().seed);
+    const moe::Task task = t.options().task;
+    const int64_t label_width = task == moe::Task::kCausalLm ? seq_len : task == moe::Task::kSpanExtraction ? 2 : 1;
     std::vector<int32_t> batch_ids(static_cast<size_t>(batch_size * seq_len)), batch_labels;
-    if (labels) batch_labels.resize(batch_ids.size());
+    if (labels) batch_labels.resize(static_cast<size_t>(batch_size * label_width));
     while (t.steps_taken() < until_step) {
       moe::StepStats s;
       for (int64_t micro = 0; micro < accumulation; ++micro) {
         auto rows = order.batch(t.steps_taken() * accumulation + micro);
         for (size_t r = 0; r < rows.size(); ++r) {
           std::memcpy(&batch_ids[r * seq_len], ids + rows[r] * seq_len, seq_len * sizeof(int32_t));
-          if (labels) std::memcpy(&batch_labels[r * seq_len], labels + rows[r] * seq_len, seq_len * sizeof(int32_t));
+          if (labels)
+            std::memcpy(&batch_labels[r * label_width], labels + rows[r] * label_width, label_width * sizeof(int32_t));
         }
         s = t.step(batch_ids.data(), labels ? batch_labels.data() : nullptr, batch_size, seq_len);
         if (s.skipped) break;

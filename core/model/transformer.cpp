@@ -57,6 +57,15 @@ ad::Var Transformer::project_residual(const ad::Var& x, const Tensor& w, const a
 
 Tensor Transformer::forward(const TokenBatch& batch, KvCache& cache, TrainingPass* train) const {
   Step s;
+  s.train = train;
+  s.tape = train ? train->tape : nullptr;
+  ad::Var logits = project(hidden_states(batch, cache, train), weights_.lm_head, s);
+  if (train) train->logits = logits;
+  return logits.value;
+}
+
+ad::Var Transformer::hidden_states(const TokenBatch& batch, KvCache& cache, TrainingPass* train) const {
+  Step s;
   s.tokens = static_cast<int64_t>(batch.ids.size());
   s.train = train;
   s.tape = train ? train->tape : nullptr;
@@ -89,9 +98,7 @@ Tensor Transformer::forward(const TokenBatch& batch, KvCache& cache, TrainingPas
     std::vector<int32_t> rows(batch.logit_rows.begin(), batch.logit_rows.end());
     x = ad::gather_rows(s.tape, x, Tensor::from_host(backend_, MOE_DTYPE_I32, {wanted}, rows.data()));
   }
-  ad::Var logits = project(ad::rmsnorm(s.tape, x, weight(weights_.final_norm, s), eps), weights_.lm_head, s);
-  if (train) train->logits = logits;
-  return logits.value;
+  return ad::rmsnorm(s.tape, x, weight(weights_.final_norm, s), eps);
 }
 
 ad::Var Transformer::gqa_attention(const AttentionWeights& w, const ad::Var& h, const Step& s, Tensor& k_cache,

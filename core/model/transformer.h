@@ -59,6 +59,8 @@ class Transformer {
 
   // f32 logits [logit_rows, vocab] on the backend.
   Tensor forward(const TokenBatch& batch, KvCache& cache, TrainingPass* train = nullptr) const;
+  // The final-norm hidden states [logit_rows, hidden] (what a task head reads instead of the LM head).
+  ad::Var hidden_states(const TokenBatch& batch, KvCache& cache, TrainingPass* train = nullptr) const;
 
  private:
   struct Step;

@@ -83,6 +83,7 @@ Trainer::Trainer(Model& model, const TrainerOptions& options) : model_(model), o
   for (const WeightEntry& e : weight_table(c, model.mutable_weights())) {
     if (!e.is_parameter) continue;
     const std::string name = e.fused_name.empty() ? e.parts.front().name : e.fused_name;
+    if (o.task != Task::kCausalLm && name == "lm_head.weight") continue;  // a task head replaces it
     const int64_t layer = layer_of(name);
     const bool frozen = matches_any(e, patterns) || (layer >= 0 && layer < o.freeze_layers_below) ||
                         (o.freeze_layers_below > 0 && name == "model.embed_tokens.weight");
@@ -114,7 +115,24 @@ Trainer::Trainer(Model& model, const TrainerOptions& options) : model_(model), o
     }
     params_.push_back(std::move(p));
   }
-  if (params_.empty() && lora_.empty()) fail(MOE_ERR_INVALID_ARGUMENT, "every weight is frozen: nothing would train");
+  if (o.task != Task::kCausalLm) {
+    if (o.task == Task::kSequenceClassification && o.num_labels < 2)
+      fail(MOE_ERR_INVALID_ARGUMENT, "sequence classification needs num_labels >= 2, got " + std::to_string(o.num_labels));
+    const int64_t classes = o.task == Task::kSequenceClassification ? o.num_labels : 2;
+    // transformers initialises new heads like every linear: N(0, initializer_range = 0.02), bias 0.
+    std::normal_distribution<float> normal(0.f, 0.02f);
+    std::vector<float> w(static_cast<size_t>(classes * c.hidden_size));
+    for (auto& x : w) x = normal(rng_);
+    const bool span = o.task == Task::kSpanExtraction;
+    head_weight_ = std::make_unique<Param>(make_param(
+        be, span ? "qa_outputs.weight" : "score.weight",
+        Tensor::from_host(be, MOE_DTYPE_F32, {classes, c.hidden_size}, w.data(), Lifetime::kPersistent)));
+    if (span)
+      head_bias_ = std::make_unique<Param>(
+          make_param(be, "qa_outputs.bias", Tensor::zeros(be, MOE_DTYPE_F32, {2}, Lifetime::kPersistent)));
+  }
+  if (params_.empty() && lora_.empty() && !head_weight_)
+    fail(MOE_ERR_INVALID_ARGUMENT, "every weight is frozen: nothing would train");
 }
 
 Trainer::~Trainer() = default;
@@ -126,7 +144,20 @@ std::vector<const Trainer::Param*> Trainer::parameters() const {
     all.push_back(&l->a);
     all.push_back(&l->b);
   }
+  if (head_weight_) all.push_back(head_weight_.get());
+  if (head_bias_) all.push_back(head_bias_.get());
   return all;
+}
+
+std::vector<Trainer::Param*> Trainer::owned_parameters() {
+  std::vector<Param*> owned;
+  for (auto& l : lora_) {
+    owned.push_back(&l->a);
+    owned.push_back(&l->b);
+  }
+  if (head_weight_) owned.push_back(head_weight_.get());
+  if (head_bias_) owned.push_back(head_bias_.get());
+  return owned;
 }
 
 int64_t Trainer::trainable_parameters() const {
@@ -137,6 +168,8 @@ int64_t Trainer::trainable_parameters() const {
     n += p->value.numel() - (p->frozen_experts.empty() ? 0 : p->value.numel() / static_cast<int64_t>(p->frozen_experts.size()) * frozen);
   }
   for (const auto& l : lora_) n += l->a.value.numel() + l->b.value.numel();
+  if (head_weight_) n += head_weight_->value.numel();
+  if (head_bias_) n += head_bias_->value.numel();
   return n;
 }
 
@@ -174,10 +207,13 @@ StepStats Trainer::run(const int32_t* ids, const int32_t* labels, int64_t batch,
       fail(MOE_ERR_INVALID_ARGUMENT, "train: token id " + std::to_string(ids[i]) + " at row " + std::to_string(i / seq_len) +
                                          ", position " + std::to_string(i % seq_len) + " is outside the vocabulary [0, " +
                                          std::to_string(c.vocab_size) + ")");
+  const bool lm = options_.task == Task::kCausalLm;
+  require(lm || labels != nullptr, MOE_ERR_INVALID_ARGUMENT,
+          "train: classification and span heads need labels (a class, or a start and end, per sequence)");
   // transformers' causal-LM loss: the logits at position t predict the label at t + 1.
-  std::vector<int32_t> shifted(static_cast<size_t>(tokens), options_.ignore_index);
+  std::vector<int32_t> shifted(lm ? static_cast<size_t>(tokens) : 0, options_.ignore_index);
   int64_t counted = 0;
-  for (int64_t b = 0; b < batch; ++b)
+  for (int64_t b = 0; lm && b < batch; ++b)
     for (int64_t t = 0; t + 1 < seq_len; ++t) {
       int32_t label = (labels ? labels : ids)[b * seq_len + t + 1];
       if (label != options_.ignore_index && (label < 0 || label >= c.vocab_size))
@@ -194,7 +230,8 @@ StepStats Trainer::run(const int32_t* ids, const int32_t* labels, int64_t batch,
       tb.ids.push_back(ids[b * seq_len + t]);
       tb.slot.push_back(static_cast<int32_t>(b));
       tb.position.push_back(static_cast<int32_t>(t));
-      tb.logit_rows.push_back(b * seq_len + t);
+      // A classification head reads each sequence's last token; the LM and span heads every token.
+      if (options_.task != Task::kSequenceClassification || t == seq_len - 1) tb.logit_rows.push_back(b * seq_len + t);
     }
   ad::Tape tape;
   TrainingPass pass;
@@ -212,20 +249,25 @@ StepStats Trainer::run(const int32_t* ids, const int32_t* labels, int64_t batch,
     }
   }
   KvCache cache(be, c, batch, seq_len);
-  Tensor logits = model_.transformer().forward(tb, cache, &pass);
-
   StepStats stats;
-  stats.tokens = counted;
   stats.step = step_;
-  Tensor label_t = Tensor::from_host(be, MOE_DTYPE_I32, {tokens}, shifted.data());
-  Tensor loss_rows = Tensor::empty(be, MOE_DTYPE_F32, {tokens});
-  const float grad_scale = counted ? 1.f / (static_cast<float>(counted) * static_cast<float>(options_.grad_accumulation)) : 0.f;
-  Tensor dlogits = train ? Tensor::empty(be, MOE_DTYPE_F32, logits.shape()) : Tensor();
-  ops::cross_entropy(logits, label_t, options_.ignore_index, options_.label_smoothing, grad_scale, loss_rows,
-                     train ? &dlogits : nullptr);
-  double loss_sum = 0;
-  for (float v : loss_rows.to_vector<float>()) loss_sum += v;
-  stats.loss = counted ? loss_sum / static_cast<double>(counted) : 0.0;
+  Tensor dlogits;
+  if (lm) {
+    Tensor logits = model_.transformer().forward(tb, cache, &pass);
+    stats.tokens = counted;
+    Tensor label_t = Tensor::from_host(be, MOE_DTYPE_I32, {tokens}, shifted.data());
+    Tensor loss_rows = Tensor::empty(be, MOE_DTYPE_F32, {tokens});
+    const float grad_scale =
+        counted ? 1.f / (static_cast<float>(counted) * static_cast<float>(options_.grad_accumulation)) : 0.f;
+    if (train) dlogits = Tensor::empty(be, MOE_DTYPE_F32, logits.shape());
+    ops::cross_entropy(logits, label_t, options_.ignore_index, options_.label_smoothing, grad_scale, loss_rows,
+                       train ? &dlogits : nullptr);
+    double loss_sum = 0;
+    for (float v : loss_rows.to_vector<float>()) loss_sum += v;
+    stats.loss = counted ? loss_sum / static_cast<double>(counted) : 0.0;
+  } else {
+    head_loss(pass, model_.transformer().hidden_states(tb, cache, &pass), labels, batch, seq_len, train, stats);
+  }
 
   // Router statistics and auxiliary losses (host side: tokens x experts per layer).
   std::vector<RouterLayer> routers(pass.router_logits.size());
@@ -258,7 +300,7 @@ StepStats Trainer::run(const int32_t* ids, const int32_t* labels, int64_t batch,
     stats.step = ++step_;
     return stats;
   }
-  ad::accumulate(pass.logits, dlogits);
+  if (lm) ad::accumulate(pass.logits, dlogits);
   for (size_t l = 0; l < routers.size(); ++l)
     if (!routers[l].dlogits.empty() && pass.router_logits[l].requires_grad())
       ad::accumulate(pass.router_logits[l],
@@ -272,13 +314,76 @@ StepStats Trainer::run(const int32_t* ids, const int32_t* labels, int64_t batch,
   return stats;
 }
 
+void Trainer::head_loss(TrainingPass& pass, const ad::Var& hidden, const int32_t* labels, int64_t batch,
+                        int64_t seq_len, bool train, StepStats& stats) {
+  const bool span = options_.task == Task::kSpanExtraction;
+  const int64_t classes = head_weight_->value.dim(0);
+  ad::Var weight = train ? ad::parameter(head_weight_->value, head_weight_->grad) : ad::constant(head_weight_->value);
+  ad::Var logits = ad::linear(pass.tape, hidden, weight);  // [rows, classes]
+  // The losses are over a handful of values per sequence: computed on the host.
+  std::vector<float> host = logits.value.to_vector<float>();
+  std::vector<float> bias = head_bias_ ? head_bias_->value.to_vector<float>() : std::vector<float>();
+  const int64_t rows = logits.value.dim(0);
+  for (int64_t r = 0; r < rows && !bias.empty(); ++r)
+    for (int64_t j = 0; j < classes; ++j) host[r * classes + j] += bias[j];
+  std::vector<float> dlogits(host.size(), 0.f);
+  std::vector<double> dbias(static_cast<size_t>(classes), 0.0);
+  double loss = 0;
+  int64_t correct = 0;
+  const double scale = 1.0 / (static_cast<double>(batch) * options_.grad_accumulation);
+  // Cross-entropy of `n` scores (stride `stride`) against `target`; adds its gradient times `weight`.
+  auto score = [&](int64_t first, int64_t n, int64_t stride, int32_t target, double weight) {
+    double mx = -INFINITY, sum = 0;
+    int64_t best = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = host[first + i * stride];
+      if (v > mx) mx = v, best = i;
+    }
+    for (int64_t i = 0; i < n; ++i) sum += std::exp(host[first + i * stride] - mx);
+    loss += weight * (mx + std::log(sum) - host[first + target * stride]);
+    for (int64_t i = 0; i < n; ++i) {
+      double g = std::exp(host[first + i * stride] - mx) / sum - (i == target ? 1.0 : 0.0);
+      dlogits[first + i * stride] += static_cast<float>(g * weight * scale * batch);
+    }
+    return best == target;
+  };
+  for (int64_t b = 0; b < batch; ++b) {
+    if (!span) {
+      const int32_t label = labels[b];
+      require(label >= 0 && label < classes, MOE_ERR_INVALID_ARGUMENT,
+              "train: label " + std::to_string(label) + " of sequence " + std::to_string(b) + " is outside [0, " +
+                  std::to_string(classes) + ")");
+      correct += score(b * classes, classes, 1, label, 1.0 / static_cast<double>(batch));
+    } else {
+      const int32_t start = labels[2 * b], end = labels[2 * b + 1];
+      require(start >= 0 && end >= start && end < seq_len, MOE_ERR_INVALID_ARGUMENT,
+              "train: span [" + std::to_string(start) + ", " + std::to_string(end) + "] of sequence " + std::to_string(b) +
+                  " is not within its " + std::to_string(seq_len) + " tokens");
+      // transformers' question answering loss: the mean of the start and end cross-entropies.
+      const int64_t base = b * seq_len * classes;
+      const bool s_ok = score(base, seq_len, classes, start, 0.5 / static_cast<double>(batch));
+      const bool e_ok = score(base + 1, seq_len, classes, end, 0.5 / static_cast<double>(batch));
+      correct += s_ok && e_ok;
+    }
+  }
+  stats.loss = loss;
+  stats.tokens = batch;
+  stats.accuracy = static_cast<double>(correct) / static_cast<double>(batch);
+  if (!train || !std::isfinite(loss)) return;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < classes; ++j) dbias[j] += dlogits[r * classes + j];
+  Backend& be = logits.value.backend();
+  ad::accumulate(logits, Tensor::from_host(be, MOE_DTYPE_F32, logits.value.shape(), dlogits.data()));
+  if (head_bias_) {
+    std::vector<float> g(dbias.begin(), dbias.end());
+    Tensor gb = Tensor::from_host(be, MOE_DTYPE_F32, {classes}, g.data());
+    ops::add(*head_bias_->grad, gb, *head_bias_->grad);
+  }
+}
+
 void Trainer::apply_update(StepStats& stats) {
   std::vector<Param*> all;
-  for (auto& p : params_) all.push_back(p.get());
-  for (auto& l : lora_) {
-    all.push_back(&l->a);
-    all.push_back(&l->b);
-  }
+  for (const Param* p : parameters()) all.push_back(const_cast<Param*>(p));
   double norm2 = 0;
   for (Param* p : all) norm2 += ops::sum_squares(*p->grad);
   stats.grad_norm = std::sqrt(norm2);

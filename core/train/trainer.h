@@ -18,6 +18,13 @@ namespace moe {
 enum class Schedule { kConstant, kCosine };
 enum class Gating { kTopK, kGumbel };
 enum class NanPolicy { kSkipStep, kStop };
+// What the model is trained to do. Heads for the non-LM tasks are new weights the trainer owns
+// (transformers' names: score.weight; qa_outputs.weight and .bias), read from the final hidden state.
+enum class Task {
+  kCausalLm,                // labels [batch, seq_len] (or the ids), shifted by one
+  kSequenceClassification,  // labels [batch]: a class per sequence, read at its last token
+  kSpanExtraction,          // labels [batch, 2]: start and end positions of the answer span
+};
 
 struct TrainerOptions {
   // AdamW and the schedule
@@ -39,6 +46,8 @@ struct TrainerOptions {
   Gating gating = Gating::kTopK;
   float gumbel_temperature = 1.f, gumbel_temperature_final = 1.f;  // annealed linearly over total_steps
   NanPolicy nan_policy = NanPolicy::kSkipStep;
+  Task task = Task::kCausalLm;
+  int32_t num_labels = 0;  // classes of kSequenceClassification
   // fine-tuning: which weights train
   int64_t freeze_layers_below = 0;          // layers [0, n) frozen (and the embedding when n > 0)
   std::vector<int32_t> freeze_experts;      // routed experts frozen in every MoE layer
@@ -53,7 +62,8 @@ struct StepStats {
   double aux_loss = 0;     // the auxiliary router losses, coefficients applied
   double grad_norm = 0;    // before clipping
   double lr = 0;
-  int64_t tokens = 0;      // tokens with a label
+  int64_t tokens = 0;      // tokens with a label (for the heads: sequences)
+  double accuracy = 0;     // classification and span heads: share of sequences predicted exactly
   int64_t step = 0;        // optimizer steps taken so far
   bool skipped = false;    // a non-finite loss or gradient: the step was not applied
   std::vector<std::vector<int64_t>> expert_load;  // per MoE layer, assignments per expert
@@ -97,14 +107,20 @@ class Trainer {
   void merge_lora();
 
   int64_t steps_taken() const { return step_; }
-  // What trains (model weights, then LoRA A and B matrices), with gradients as of the last step.
+  // What trains (model weights, then LoRA A and B matrices, then a task head), with gradients as of
+  // the last step.
   std::vector<const Param*> parameters() const;
   int64_t trainable_parameters() const;
   const TrainerOptions& options() const { return options_; }
 
  private:
+  // The trained tensors the trainer owns (LoRA matrices, task head) rather than the model.
+  std::vector<Param*> owned_parameters();
   double learning_rate() const;
   StepStats run(const int32_t* ids, const int32_t* labels, int64_t batch, int64_t seq_len, bool train);
+  // The task head's loss on the final hidden states; adds its gradients; fills loss and accuracy.
+  void head_loss(TrainingPass& pass, const ad::Var& hidden, const int32_t* labels, int64_t batch, int64_t seq_len,
+                 bool train, StepStats& stats);
   void apply_update(StepStats& stats);
   void update_router_biases(const std::vector<std::vector<int64_t>>& loads);
 
@@ -112,6 +128,7 @@ class Trainer {
   TrainerOptions options_;
   std::vector<std::unique_ptr<Param>> params_;
   std::vector<std::unique_ptr<Lora>> lora_;
+  std::unique_ptr<Param> head_weight_, head_bias_;  // task heads only
   int64_t step_ = 0;
   int32_t micro_ = 0;
   std::mt19937_64 rng_;

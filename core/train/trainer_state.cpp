@@ -29,22 +29,22 @@ void Trainer::save(const std::string& directory) const {
     host.push_back(t.to_vector<float>());
     tensors.push_back({name, MOE_DTYPE_F32, t.shape(), host.back().data()});
   };
-  host.reserve(params_.size() * 2 + lora_.size() * 6);
+  auto owned = const_cast<Trainer*>(this)->owned_parameters();
+  host.reserve(params_.size() * 2 + owned.size() * 3);
   for (const auto& p : params_) {
     add("exp_avg." + p->name, p->m);
     add("exp_avg_sq." + p->name, p->v);
   }
-  for (const auto& l : lora_)
-    for (const Param* p : {&l->a, &l->b}) {
-      add(p->name, p->value);
-      add("exp_avg." + p->name, p->m);
-      add("exp_avg_sq." + p->name, p->v);
-    }
+  for (const Param* p : owned) {
+    add(p->name, p->value);
+    add("exp_avg." + p->name, p->m);
+    add("exp_avg_sq." + p->name, p->v);
+  }
   io::write_safetensors((fs::path(directory) / kStateTensors).string(), tensors, {{"format", "moesdk-trainer"}});
   std::ostringstream rng;
   rng << rng_;
   io::Json state = {{"step", step_}, {"micro_step", micro_}, {"rng", rng.str()}, {"lora_adapters", lora_.size()},
-                    {"trained_tensors", params_.size()}};
+                    {"trained_tensors", params_.size()}, {"owned_tensors", owned.size()}};
   io::write_file_atomic((fs::path(directory) / kStateJson).string(), state.dump(2) + "\n");
 }
 
@@ -73,12 +73,15 @@ void Trainer::resume(const std::string& directory) {
     load("exp_avg." + p->name, p->m);
     load("exp_avg_sq." + p->name, p->v);
   }
-  for (auto& l : lora_)
-    for (Param* p : {&l->a, &l->b}) {
-      load(p->name, p->value);
-      load("exp_avg." + p->name, p->m);
-      load("exp_avg_sq." + p->name, p->v);
-    }
+  auto owned = owned_parameters();
+  if (get("owned_tensors").get<size_t>() != owned.size())
+    fail(MOE_ERR_INVALID_ARGUMENT, json_path + ": the checkpoint has " + std::to_string(get("owned_tensors").get<size_t>()) +
+                                       " adapter and head tensors, this trainer " + std::to_string(owned.size()));
+  for (Param* p : owned) {
+    load(p->name, p->value);
+    load("exp_avg." + p->name, p->m);
+    load("exp_avg_sq." + p->name, p->v);
+  }
   step_ = get("step").get<int64_t>();
   micro_ = get("micro_step").get<int32_t>();
   std::istringstream rng(get("rng").get<std::string>());

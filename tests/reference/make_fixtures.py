@@ -13,7 +13,8 @@ writes, under OUT/<name>/:
       gen_prompt [P] int64, gen_tokens [32] int64 (greedy `generate`, 32 new tokens, float64 model),
       train_input_ids [2, 12] int64, train_labels [2, 12] int64 (with -100 entries),
       train_loss [] f64 and grad.<param name> f64 (causal-LM loss and gradients, float64 model),
-      adamw5.<param name> f32 (weights after 5 torch.optim.AdamW steps on that batch, float64 model).
+      adamw5.<param name> f32 (weights after 5 torch.optim.AdamW steps on that batch, float64 model),
+      adamw5_f32.<param name> f32 (the same 5 steps with the model in float32).
 Usage: python3 make_fixtures.py OUT
 """
 import json
@@ -139,6 +140,17 @@ def make(name, spec, out_root):
         opt.step()
     for pname, p in m64.named_parameters():
         ref["adamw5." + pname] = p.detach().float().clone()
+    # The same 5 steps by transformers in float32: how far float32 arithmetic itself lands from the
+    # float64 result (Adam turns ~1e-9 gradients into full-size steps of either sign), the envelope
+    # an f32 implementation is held to.
+    m32.train()
+    opt32 = torch.optim.AdamW(m32.parameters(), **ADAMW)
+    for _ in range(5):
+        opt32.zero_grad()
+        m32(input_ids=tids, labels=labels).loss.backward()
+        opt32.step()
+    for pname, p in m32.named_parameters():
+        ref["adamw5_f32." + pname] = p.detach().clone()
 
     save_file({k: v.contiguous() for k, v in ref.items()}, os.path.join(out, "reference.safetensors"))
     with open(os.path.join(out, "reference.json"), "w") as f:

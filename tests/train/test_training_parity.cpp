@@ -1,6 +1,9 @@
 // The trainer against transformers 5.17 + torch.optim.AdamW (float64) on the reference fixtures:
 // the causal-LM loss and the gradient of every parameter to 1e-4 relative, and the weights after 5
-// AdamW steps (constant lr, no clipping) to 1e-4.
+// AdamW steps (constant lr, no clipping) to 1e-4 relative, element by element, beyond the distance
+// transformers itself lands from its float64 result when run in float32 (adamw5_f32.*): Adam
+// divides by sqrt(v) + 1e-8, so an element whose gradient is ~1e-9 moves by about lr in the
+// direction of that gradient's sign, which float32 arithmetic (ours or torch's) does not reproduce.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -25,8 +28,14 @@ struct Reference {
     const io::TensorView* v = file->find(name);
     if (!v) throw std::runtime_error("reference has no " + name);
     std::vector<double> out(static_cast<size_t>(shape_numel(v->shape)));
-    for (size_t i = 0; i < out.size(); ++i)
-      out[i] = v->dtype == MOE_DTYPE_F64 ? static_cast<const double*>(v->data)[i] : static_cast<const float*>(v->data)[i];
+    for (size_t i = 0; i < out.size(); ++i) {
+      switch (v->dtype) {
+        case MOE_DTYPE_F64: out[i] = static_cast<const double*>(v->data)[i]; break;
+        case MOE_DTYPE_F32: out[i] = static_cast<const float*>(v->data)[i]; break;
+        case MOE_DTYPE_I64: out[i] = static_cast<double>(static_cast<const int64_t*>(v->data)[i]); break;
+        default: throw std::runtime_error(name + ": unexpected dtype");
+      }
+    }
     return out;
   }
 };
@@ -123,7 +132,21 @@ TEST_P(TrainingParity, WeightsAfterFiveAdamWStepsMatchTorch) {
   for (const Trainer::Param* p : trainer.parameters())
     for (const std::string& hf : hf_names(*p)) {
       std::vector<float> got = slice_for(hf, *p, p->value.to_vector<float>());
-      EXPECT_LE(relative_error(got, ref.tensor("adamw5." + hf)), 1e-4) << hf;
+      std::vector<double> want = ref.tensor("adamw5." + hf), torch_f32 = ref.tensor("adamw5_f32." + hf);
+      double max_ref = 0;
+      for (double w : want) max_ref = std::max(max_ref, std::fabs(w));
+      size_t beyond = 0;
+      double worst = 0;
+      for (size_t i = 0; i < want.size(); ++i) {
+        const double allowed = 1e-4 * max_ref + 2 * std::fabs(torch_f32[i] - want[i]);
+        const double diff = std::fabs(got[i] - want[i]);
+        if (!(diff <= allowed)) {
+          ++beyond;
+          worst = std::max(worst, diff / max_ref);
+        }
+      }
+      EXPECT_EQ(beyond, 0u) << hf << ": " << beyond << " of " << want.size()
+                            << " elements beyond 1e-4 + twice torch-f32's own deviation (worst " << worst << ")";
     }
 }
 

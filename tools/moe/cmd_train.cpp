@@ -19,21 +19,23 @@ struct EvalSet {
   int64_t batch = 8;
 };
 
-double evaluate(moe::trainer& t, const EvalSet& e) {
-  double sum = 0;
+double evaluate(moe::trainer& t, const EvalSet& e, double* accuracy = nullptr) {
+  double sum = 0, correct = 0;
   int64_t tokens = 0;
   for (int64_t start = 0; start < e.data.sequences; start += e.batch) {
     const int64_t n = std::min(e.batch, e.data.sequences - start);
     const auto begin = e.data.ids.begin() + start * e.data.seq_len;
     std::vector<int32_t> ids(begin, begin + n * e.data.seq_len), labels;
     if (!e.data.labels.empty()) {
-      const auto lb = e.data.labels.begin() + start * e.data.seq_len;
-      labels.assign(lb, lb + n * e.data.seq_len);
+      const auto lb = e.data.labels.begin() + start * e.data.label_width;
+      labels.assign(lb, lb + n * e.data.label_width);
     }
     moe_train_stats s = t.evaluate(ids, n, e.data.seq_len, labels);
     sum += s.loss * static_cast<double>(s.tokens);
     tokens += s.tokens;
+    correct += s.accuracy * static_cast<double>(n);
   }
+  if (accuracy) *accuracy = correct / static_cast<double>(e.data.sequences);
   return tokens ? sum / static_cast<double>(tokens) : 0;
 }
 
@@ -92,6 +94,10 @@ int run(Args& args, bool finetune) {
     o.lora_rank = static_cast<int32_t>(args.integer("lora-rank", 0));
     o.lora_alpha = static_cast<float>(args.number("lora-alpha", o.lora_alpha));
     o.lora_experts = args.flag("lora-experts") ? 1 : 0;
+    const std::string task = args.value("task", "lm");
+    if (task != "lm" && task != "classify" && task != "span") throw std::runtime_error("--task must be lm, classify or span");
+    o.task = task == "classify" ? MOE_TASK_SEQUENCE_CLASSIFICATION : task == "span" ? MOE_TASK_SPAN_EXTRACTION : MOE_TASK_CAUSAL_LM;
+    o.num_labels = static_cast<int32_t>(args.integer("num-labels", 0));
   }
   o.freeze_experts = freeze_experts.empty() ? nullptr : freeze_experts.data();
   o.num_freeze_experts = static_cast<int32_t>(freeze_experts.size());
@@ -113,8 +119,14 @@ int run(Args& args, bool finetune) {
   if (train.sequences < batch)
     std::fprintf(stderr, "note: %lld training sequences, fewer than --batch-size %lld: batches repeat sequences\n",
                  static_cast<long long>(train.sequences), static_cast<long long>(batch));
+  if (o.task != MOE_TASK_CAUSAL_LM && train.labels.empty())
+    throw std::runtime_error("--task classify/span needs a .safetensors --data with a 'labels' tensor");
   moe::trainer t(m, o);
   if (resuming) t.resume(out);
+  if (o.task != MOE_TASK_CAUSAL_LM && eval.data.sequences) {
+    double accuracy = 0, loss = evaluate(t, eval, &accuracy);
+    std::fprintf(stderr, "before training: evaluation loss %.4f, accuracy %.4f\n", loss, accuracy);
+  }
   moe_model_info info = m.describe();
   std::fprintf(stderr, "%s: %s model, %lld parameters; %lld training sequences of %lld tokens%s\n",
                finetune ? "finetune" : "train", info.architecture, static_cast<long long>(info.num_parameters),
@@ -136,6 +148,10 @@ int run(Args& args, bool finetune) {
   if (merge) t.merge_lora();
   t.save(out);
   log.finish();
+  if (o.task != MOE_TASK_CAUSAL_LM && eval.data.sequences) {
+    double accuracy = 0, loss = evaluate(t, eval, &accuracy);
+    std::fprintf(stderr, "after training: evaluation loss %.4f, accuracy %.4f\n", loss, accuracy);
+  }
   std::fprintf(stderr, "saved %s (step %lld): checkpoint, metrics.jsonl, loss.svg\n", out.c_str(), static_cast<long long>(step));
   return 0;
 }

@@ -27,7 +27,8 @@ const char* kUsage =
     "         --sequence-balance-loss C --bias-update-speed G --gating topk|gumbel --gumbel-temperature T\n"
     "         --gumbel-temperature-final T --label-smoothing S --on-nan skip|stop]\n"
     "  finetune --model DIR --data FILE --out DIR [train options] [--freeze-layers N --freeze-experts 0,1\n"
-    "         --freeze REGEX --lora-rank R --lora-alpha A --lora-experts --merge-lora]\n"
+    "         --freeze REGEX --lora-rank R --lora-alpha A --lora-experts --merge-lora\n"
+    "         --task lm|classify|span --num-labels N]\n"
     "\n"
     "common options: --backend cpu|cuda|auto  --threads N  --plugin-dir DIR (repeatable)\n"
     "                --dtype f32|bf16|auto  --verbose\n";

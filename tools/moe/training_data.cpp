@@ -27,11 +27,15 @@ std::vector<int32_t> int64_tensor(const std::string& bytes, const nlohmann::json
     throw std::runtime_error(path + ": tensor '" + name + "' must be I64, is " + t.value("dtype", "?"));
   *shape = t.at("shape").get<std::vector<int64_t>>();
   auto offsets = t.at("data_offsets").get<std::vector<uint64_t>>();
-  if (shape->size() != 2 || offsets.size() != 2 || (*shape)[0] < 1 || (*shape)[1] < 2 || offsets[1] < offsets[0] ||
-      data_start + offsets[1] > bytes.size() ||
-      offsets[1] - offsets[0] != static_cast<uint64_t>((*shape)[0]) * static_cast<uint64_t>((*shape)[1]) * 8)
-    throw std::runtime_error(path + ": tensor '" + name + "' must be [sequences >= 1, tokens >= 2] with its bytes inside the file");
-  std::vector<int32_t> out(static_cast<size_t>((*shape)[0] * (*shape)[1]));
+  uint64_t count = 1;
+  bool sane = (shape->size() == 1 || shape->size() == 2) && offsets.size() == 2 && offsets[1] >= offsets[0];
+  for (int64_t d : *shape) {
+    sane = sane && d >= 1 && d < (int64_t{1} << 31);
+    count *= sane ? static_cast<uint64_t>(d) : 0;
+  }
+  if (!sane || data_start + offsets[1] > bytes.size() || offsets[1] - offsets[0] != count * 8)
+    throw std::runtime_error(path + ": tensor '" + name + "' must be 1- or 2-D with its bytes inside the file");
+  std::vector<int32_t> out(static_cast<size_t>(count));
   for (size_t i = 0; i < out.size(); ++i) {
     int64_t v;
     std::memcpy(&v, bytes.data() + data_start + offsets[0] + i * 8, 8);
@@ -58,10 +62,12 @@ Dataset load_safetensors(const std::string& path) {
     throw std::runtime_error(path + ": malformed tensor entry: " + e.what());
   }
   if (d.ids.empty()) throw std::runtime_error(path + ": no tensor named 'input_ids'");
-  if (!d.labels.empty() && label_shape != shape)
-    throw std::runtime_error(path + ": 'labels' must have the shape of 'input_ids'");
+  if (shape.size() != 2 || shape[1] < 2) throw std::runtime_error(path + ": 'input_ids' must be [sequences, tokens >= 2]");
+  if (!d.labels.empty() && label_shape[0] != shape[0])
+    throw std::runtime_error(path + ": 'labels' must have one row per sequence of 'input_ids'");
   d.sequences = shape[0];
   d.seq_len = shape[1];
+  d.label_width = d.labels.empty() ? 0 : label_shape.size() == 1 ? 1 : label_shape[1];
   return d;
 }
 
@@ -101,8 +107,10 @@ Dataset Dataset::split_off(double fraction) {
   eval.ids.assign(ids.begin() + cut, ids.end());
   ids.resize(cut);
   if (!labels.empty()) {
-    eval.labels.assign(labels.begin() + cut, labels.end());
-    labels.resize(cut);
+    const size_t label_cut = static_cast<size_t>((sequences - n) * label_width);
+    eval.labels.assign(labels.begin() + label_cut, labels.end());
+    labels.resize(label_cut);
+    eval.label_width = label_width;
   }
   sequences -= n;
   return eval;

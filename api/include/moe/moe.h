@@ -251,6 +251,10 @@ typedef struct moe_trainer moe_trainer;
 #define MOE_GATING_GUMBEL 1   /* experts chosen from (logits + Gumbel noise) / temperature (the seed's gating) */
 #define MOE_NAN_SKIP_STEP 0   /* a non-finite loss or gradient skips the update (reported in the stats) */
 #define MOE_NAN_STOP 1        /* ... or fails the call */
+/* Tasks and what `labels` holds for a batch of `batch` sequences of `seq_len` ids: */
+#define MOE_TASK_CAUSAL_LM 0                /* [batch, seq_len] next-token labels (NULL: the ids), -100 ignored */
+#define MOE_TASK_SEQUENCE_CLASSIFICATION 1  /* [batch] classes, read at each sequence's last token (head "score") */
+#define MOE_TASK_SPAN_EXTRACTION 2          /* [batch, 2] start and end token of the answer (head "qa_outputs") */
 
 typedef struct moe_trainer_options {
   uint32_t struct_size;
@@ -280,6 +284,8 @@ typedef struct moe_trainer_options {
   float lora_alpha;           /* default 16 */
   int32_t lora_attention;     /* adapters on attention projections (default 1) */
   int32_t lora_experts;       /* adapters on dense and shared-expert MLP projections (default 0) */
+  int32_t task;               /* MOE_TASK_* (default causal LM) */
+  int32_t num_labels;         /* classes of MOE_TASK_SEQUENCE_CLASSIFICATION */
 } moe_trainer_options;
 
 typedef struct moe_train_stats {
@@ -292,6 +298,7 @@ typedef struct moe_train_stats {
   int64_t step;        /* optimizer steps so far */
   int32_t skipped;     /* 1: a non-finite value skipped the update */
   double expert_balance; /* max over mean assignments per expert, averaged over MoE layers (1 = perfect) */
+  double accuracy;     /* classification and span tasks: share of sequences predicted exactly */
 } moe_train_stats;
 
 MOE_API void moe_trainer_options_init_sized(moe_trainer_options* options, uint32_t struct_size);
@@ -300,8 +307,8 @@ static inline void moe_trainer_options_init(moe_trainer_options* options) {
 }
 MOE_API moe_status moe_trainer_create(moe_model* model, const moe_trainer_options* options, moe_trainer** out);
 MOE_API void moe_trainer_free(moe_trainer* trainer);
-/* One micro-batch: `batch` sequences of `seq_len` ids, row-major; labels the same shape (NULL: the
- * ids themselves; the logits at position t are scored against the label at t + 1). */
+/* One micro-batch: `batch` sequences of `seq_len` ids, row-major, and labels as the task says
+ * (MOE_TASK_*; for the causal LM the logits at position t are scored against the label at t + 1). */
 MOE_API moe_status moe_trainer_step(moe_trainer* trainer, const int32_t* ids, const int32_t* labels, int64_t batch,
                                     int64_t seq_len, moe_train_stats* stats);
 /* The loss of a batch without gradients or updates. */
@@ -311,8 +318,9 @@ MOE_API moe_status moe_trainer_evaluate(moe_trainer* trainer, const int32_t* ids
 /* Called after each optimizer step of moe_trainer_train; return non-zero to stop (MOE_ERR_CANCELLED). */
 typedef int32_t (*moe_train_progress)(const moe_train_stats* stats, void* user_data);
 /* Trains until the trainer has taken `until_step` optimizer steps, on batches of batch_size sequences drawn
- * from a dataset of num_sequences x seq_len ids (and labels, or NULL): in order, or shuffled per epoch from
- * the trainer's seed, so the batch of a given step is the same however the run is split. */
+ * from a dataset of num_sequences x seq_len ids (and their labels as the task says, or NULL for the causal
+ * LM): in order, or shuffled per epoch from the trainer's seed, so the batch of a given step is the same
+ * however the run is split. */
 MOE_API moe_status moe_trainer_train(moe_trainer* trainer, const int32_t* ids, const int32_t* labels,
                                      int64_t num_sequences, int64_t seq_len, int64_t batch_size, int64_t until_step,
                                      int32_t shuffle, moe_train_progress progress, void* user_data);
