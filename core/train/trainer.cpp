@@ -236,10 +236,12 @@ StepStats Trainer::run(const int32_t* ids, const int32_t* labels, int64_t batch,
   ad::Tape tape;
   TrainingPass pass;
   pass.tape = train ? &tape : nullptr;
+  // Unmerged adapters take part in evaluation too (as constants).
+  for (const auto& l : lora_)
+    pass.lora[l->weight.data()] = train ? LoraAdapter{ad::parameter(l->a.value, l->a.grad), ad::parameter(l->b.value, l->b.grad), l->scale}
+                                        : LoraAdapter{ad::constant(l->a.value), ad::constant(l->b.value), l->scale};
   if (train) {
     for (const auto& p : params_) pass.grads[p->value.data()] = p->grad;
-    for (const auto& l : lora_)
-      pass.lora[l->weight.data()] = LoraAdapter{ad::parameter(l->a.value, l->a.grad), ad::parameter(l->b.value, l->b.grad), l->scale};
     if (options_.gating == Gating::kGumbel) {
       pass.gumbel = true;
       const double progress = options_.total_steps > 0 ? std::min(1.0, static_cast<double>(step_) / options_.total_steps) : 0.0;
