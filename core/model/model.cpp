@@ -93,7 +93,12 @@ std::vector<int32_t> Model::generate(const int32_t* prompt, int64_t prompt_lengt
   Sampler sampler(params.sampling);
   std::unordered_set<int32_t> stop(params.stop_ids.begin(), params.stop_ids.end());
   std::unique_ptr<TokenStream> text;
-  if (tokenizer_ && params.on_token) text = tokenizer_->stream(false);
+  if (tokenizer_ && params.on_token) {
+    text = tokenizer_->stream(false);
+    // Decoders that treat the first token specially (Metaspace drops its leading space) must see the
+    // generated text as a continuation: prime the stream with the prompt's last id, text discarded.
+    text->push(prompt[prompt_length - 1]);
+  }
   std::vector<float> logits(static_cast<size_t>(config_.vocab_size));
 
   // Prefill in chunks; only the prompt's last token needs logits.
@@ -112,12 +117,17 @@ std::vector<int32_t> Model::generate(const int32_t* prompt, int64_t prompt_lengt
   for (int64_t position = prompt_length;; ++position) {
     int32_t token = sampler.next(logits.data(), config_.vocab_size);
     produced.push_back(token);
+    const bool last = stop.count(token) || static_cast<int64_t>(produced.size()) == params.max_new_tokens;
     bool keep_going = true;
     if (params.on_token) {
-      std::string piece = text ? text->push(token) : std::string();
+      std::string piece;
+      if (text) {
+        piece = text->push(token);
+        if (last) piece += text->finish();  // bytes held back for an unfinished UTF-8 sequence
+      }
       keep_going = params.on_token(token, text ? piece.c_str() : nullptr);
     }
-    if (!keep_going || stop.count(token) || static_cast<int64_t>(produced.size()) == params.max_new_tokens) break;
+    if (!keep_going || last) break;
     TokenBatch step{{token}, {0}, {static_cast<int32_t>(position)}, {0}};
     transformer_->forward(step, cache).copy_to_host(logits.data(), logits.size() * sizeof(float));
   }
