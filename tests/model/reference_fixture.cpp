@@ -69,7 +69,9 @@ std::vector<std::string> fixture_names() {
 
 moe::context test_context() {
   moe::context::options o;
-  o.backend = "cpu";
+  // The backend under test: MOE_TEST_BACKEND (scripts/gpu-check runs these tests with "cuda"), else cpu.
+  const char* backend = std::getenv("MOE_TEST_BACKEND");
+  o.backend = backend && *backend ? backend : "cpu";
   const char* dir = std::getenv("MOE_PLUGIN_DIR");
   if (dir) o.plugin_dirs = {dir};
   o.search_default_dirs = dir == nullptr;

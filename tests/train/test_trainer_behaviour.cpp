@@ -23,7 +23,9 @@ const std::string kDeepseek = std::string(MOE_REFERENCE_DIR) + "/deepseek_v3";
 
 moe::context cpu() {
   moe::context::options o;
-  o.backend = "cpu";
+  // The backend under test: MOE_TEST_BACKEND (scripts/gpu-check runs these tests with "cuda"), else cpu.
+  const char* backend = std::getenv("MOE_TEST_BACKEND");
+  o.backend = backend && *backend ? backend : "cpu";
   o.plugin_dirs = {std::getenv("MOE_PLUGIN_DIR")};
   o.search_default_dirs = false;
   return moe::context(o);

@@ -54,7 +54,9 @@ Reference load_reference(const std::string& dir) {
 
 std::shared_ptr<Context> cpu_context() {
   ContextOptions o;
-  o.backend = "cpu";
+  // The backend under test: MOE_TEST_BACKEND (scripts/gpu-check runs these tests with "cuda"), else cpu.
+  const char* backend = std::getenv("MOE_TEST_BACKEND");
+  o.backend = backend && *backend ? backend : "cpu";
   o.search.application_dirs = {std::getenv("MOE_PLUGIN_DIR")};
   o.search.use_default_dir = o.search.use_environment = false;
   return std::make_shared<Context>(std::move(o));
