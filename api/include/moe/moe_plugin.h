@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 #define MOE_PLUGIN_ABI_MAJOR 1
-#define MOE_PLUGIN_ABI_MINOR 0
+#define MOE_PLUGIN_ABI_MINOR 1 /* 1.1: collectives appended to moe_backend_ops */
 #define MOE_PLUGIN_ABI_VERSION ((uint32_t)((MOE_PLUGIN_ABI_MAJOR << 16) | MOE_PLUGIN_ABI_MINOR))
 #define MOE_PLUGIN_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define MOE_PLUGIN_ABI_MINOR_OF(v) ((uint32_t)(v)&0xffffu)
@@ -109,6 +109,17 @@ typedef struct moe_backend_options {
  * INTERLEAVED rotates pairs (2i, 2i+1) (the original DeepSeek / Llama formulation). */
 #define MOE_ROPE_NEOX 0
 #define MOE_ROPE_INTERLEAVED 1
+
+/* Collectives (the entries at the end of moe_backend_ops, ABI 1.1). A communicator joins backend instances,
+ * one per device, in one process or several; its id is made by one member and handed to the others. */
+#define MOE_COMM_ID_BYTES 128
+typedef struct moe_comm moe_comm; /* a communicator of one backend instance, opaque to the host */
+
+/* Reductions of all_reduce and reduce_scatter. */
+#define MOE_REDUCE_SUM 0
+#define MOE_REDUCE_MAX 1
+#define MOE_REDUCE_MIN 2
+#define MOE_REDUCE_AVG 3
 
 typedef struct moe_backend_ops {
   uint32_t struct_size;
@@ -298,6 +309,33 @@ typedef struct moe_backend_ops {
    * and key {seed mod 2^32, seed >> 32} gives x0 (its first output word) and u = (x0 + 0.5) * 2^-32; so every
    * backend draws the same noise for the same seed and offset. */
   moe_status (*add_gumbel_noise)(moe_backend* be, moe_tensor* logits, uint64_t seed, uint64_t offset, float scale);
+
+  /* ---- appended in ABI 1.1: collectives (NULL where a backend has none; the core then reports
+   * MOE_ERR_UNSUPPORTED) ----
+   * A communicator joins `size` instances, one per device, in this process or in others (ranks 0 .. size-1).
+   * One rank makes an id with comm_unique_id and the application hands its MOE_COMM_ID_BYTES bytes to the
+   * others (a file, a socket, MPI); every rank then calls comm_init with it. comm_init returns once all ranks
+   * have joined, so ranks in one process call it from separate threads. Collectives are enqueued on the
+   * instance's stream like any op; every rank must call the same collectives in the same order with the same
+   * dtype and element counts. Element types: f32, bf16, f16, i32, i64 (MOE_REDUCE_AVG: floating types only). */
+  moe_status (*comm_unique_id)(moe_backend* be, uint8_t id[MOE_COMM_ID_BYTES]);
+  moe_status (*comm_init)(moe_backend* be, const uint8_t id[MOE_COMM_ID_BYTES], int32_t size, int32_t rank,
+                          moe_comm** out);
+  /* Waits for the communicator's pending work, then frees it. */
+  void (*comm_destroy)(moe_backend* be, moe_comm* comm);
+  /* y = x reduced elementwise over the ranks (op: MOE_REDUCE_*); x and y have one dtype and element count and
+   * y may be x. */
+  moe_status (*all_reduce)(moe_backend* be, moe_comm* comm, const moe_tensor* x, moe_tensor* y, int32_t op);
+  /* y = every rank's x, concatenated in rank order (y has size times x's elements). */
+  moe_status (*all_gather)(moe_backend* be, moe_comm* comm, const moe_tensor* x, moe_tensor* y);
+  /* x reduced elementwise over the ranks, of which rank r keeps block r (x has size times y's elements). */
+  moe_status (*reduce_scatter)(moe_backend* be, moe_comm* comm, const moe_tensor* x, moe_tensor* y, int32_t op);
+  /* Personalised exchange (expert-parallel dispatch and combine): x holds, in rank order, send_counts[r]
+   * elements for each rank r; y receives, in rank order, recv_counts[r] elements from each rank r.
+   * send_counts and recv_counts are host arrays of `size` entries, and recv_counts[r] here must equal
+   * send_counts[this rank] on rank r. x and y have one dtype and at least the counts' sums of elements. */
+  moe_status (*all_to_all)(moe_backend* be, moe_comm* comm, const moe_tensor* x, const int64_t* send_counts,
+                           moe_tensor* y, const int64_t* recv_counts);
 } moe_backend_ops;
 
 /* ------------------------------------------------------------------------------------------------

@@ -1,0 +1,76 @@
+// kv_store: new keys and values into their cache slots and positions; kv_load: the reverse.
+#include <string>
+#include <tuple>
+
+#include "backend_instance.h"
+#include "backend_ops.h"
+#include "device_math.cuh"
+#include "index_checks.h"
+#include "kv_cache.h"
+#include "tensor_checks.h"
+
+namespace moe_cuda {
+
+KvCacheShape check_kv_caches(const moe_tensor* k_cache, const moe_tensor* v_cache) {
+  check_tensor(k_cache, "k_cache", MOE_DTYPE_F32, 4);
+  check_tensor(v_cache, "v_cache", MOE_DTYPE_F32, 4);
+  const KvCacheShape s{k_cache->shape[0], k_cache->shape[1], k_cache->shape[2], k_cache->shape[3], v_cache->shape[3]};
+  if (v_cache->shape[0] != s.slots || v_cache->shape[1] != s.kv_heads || v_cache->shape[2] != s.capacity)
+    invalid("k_cache " + shape_string(*k_cache) + " and v_cache " + shape_string(*v_cache) +
+            " must agree in [slots, kv_heads, capacity]");
+  return s;
+}
+
+namespace {
+
+// One thread per element of the per-token rows k [tokens, kv_heads, width] (keys or values), moved to or
+// from the cache row of its token's slot and position.
+__global__ void move_rows(float* rows, float* cache, const int32_t* slot, const int32_t* position, int64_t kv_heads,
+                          int64_t capacity, int64_t width, int64_t n, bool into_cache) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t d = i % width, th = i / width, t = th / kv_heads, h = th % kv_heads;
+    const int64_t at = ((slot[t] * kv_heads + h) * capacity + position[t]) * width + d;
+    if (into_cache)
+      cache[at] = rows[i];
+    else
+      rows[i] = cache[at];
+  }
+}
+
+void move(moe_backend& b, const moe_tensor* k, const moe_tensor* v, const moe_tensor* slot, const moe_tensor* position,
+          const moe_tensor* k_cache, const moe_tensor* v_cache, bool into_cache) {
+  const KvCacheShape c = check_kv_caches(k_cache, v_cache);
+  check_tensor(k, "k", MOE_DTYPE_F32, 3);
+  check_tensor(v, "v", MOE_DTYPE_F32, 3);
+  const int64_t tokens = k->shape[0];
+  if (v->shape[0] != tokens || k->shape[1] != c.kv_heads || v->shape[1] != c.kv_heads || k->shape[2] != c.dk ||
+      v->shape[2] != c.dv)
+    invalid("k " + shape_string(*k) + " and v " + shape_string(*v) +
+            " must be [tokens, kv_heads, dk | dv] of the caches " + shape_string(*k_cache) + ", " +
+            shape_string(*v_cache));
+  token_indices(b, slot, "slot", tokens, 0, c.slots - 1);
+  token_indices(b, position, "position", tokens, 0, c.capacity - 1);
+  for (auto [rows, cache, width] : {std::tuple{k, k_cache, c.dk}, std::tuple{v, v_cache, c.dv}}) {
+    const int64_t n = tokens * c.kv_heads * width;
+    if (n == 0) continue;
+    move_rows<<<grid_for(n), kThreads, 0, b.stream>>>(static_cast<float*>(rows->data), static_cast<float*>(cache->data),
+                                                      static_cast<const int32_t*>(slot->data),
+                                                      static_cast<const int32_t*>(position->data), c.kv_heads,
+                                                      c.capacity, width, n, into_cache);
+    check_launch("move_rows");
+  }
+}
+
+}  // namespace
+
+moe_status cuda_kv_store(moe_backend* be, const moe_tensor* k, const moe_tensor* v, const moe_tensor* slot,
+                         const moe_tensor* position, moe_tensor* k_cache, moe_tensor* v_cache) {
+  return guarded(be, [&](moe_backend& b) { move(b, k, v, slot, position, k_cache, v_cache, true); });
+}
+
+moe_status cuda_kv_load(moe_backend* be, const moe_tensor* k_cache, const moe_tensor* v_cache, const moe_tensor* slot,
+                        const moe_tensor* position, moe_tensor* k, moe_tensor* v) {
+  return guarded(be, [&](moe_backend& b) { move(b, k, v, slot, position, k_cache, v_cache, false); });
+}
+
+}  // namespace moe_cuda
