@@ -8,6 +8,7 @@
 #include "backend_instance.h"
 #include "backend_ops.h"
 #include "instance.h"
+#include "op_profile.h"
 
 namespace moe_cuda {
 namespace {
@@ -140,7 +141,10 @@ moe_status cuda_create(const moe_backend_options* options, moe_backend** out) {
   }
 }
 
-void cuda_destroy(moe_backend* be) { release(be); }
+void cuda_destroy(moe_backend* be) {
+  if (be && profiling_enabled()) profile_report();
+  release(be);
+}
 
 const char* cuda_device_description(moe_backend* be) { return be ? be->description.c_str() : "cuda"; }
 

@@ -14,16 +14,19 @@ namespace {
 
 constexpr int kRowThreads = 256;
 
-// 1 / sqrt(mean(x[r]^2) + eps) of a block's row.
-__device__ float row_rstd(const float* x, int64_t width, float eps, float* scratch) {
-  float squares = 0.f;
-  for (int64_t j = threadIdx.x; j < width; j += blockDim.x) squares += x[j] * x[j];
-  return rsqrtf(block_sum(squares, scratch) / static_cast<float>(width) + eps);
+// 1 / sqrt(mean(x[r]^2) + eps) of a block's row. The squares are summed in double, as the CPU backend
+// sums them: in f32 a row of elements near 1e20 overflows to infinity and the row would silently
+// normalise to zeros, hiding weights that have blown up (the trainer's non-finite loss check relies on
+// seeing them).
+__device__ float row_rstd(const float* x, int64_t width, float eps, double* scratch) {
+  double squares = 0;
+  for (int64_t j = threadIdx.x; j < width; j += blockDim.x) squares += static_cast<double>(x[j]) * x[j];
+  return static_cast<float>(1.0 / sqrt(block_sum(squares, scratch) / static_cast<double>(width) + eps));
 }
 
 // y may be x: each element is read and then written by the same thread, after the row's sum is known.
 __global__ void rmsnorm_rows(const float* x, const void* weight, bool bf16, float eps, int64_t width, float* y) {
-  __shared__ float scratch[32];
+  __shared__ double scratch[32];
   const int64_t r = blockIdx.x;
   const float* xr = x + r * width;
   const float rstd = row_rstd(xr, width, eps, scratch);
@@ -32,7 +35,7 @@ __global__ void rmsnorm_rows(const float* x, const void* weight, bool bf16, floa
 }
 
 __global__ void rstd_rows(const float* x, float eps, int64_t width, float* rstd) {
-  __shared__ float scratch[32];
+  __shared__ double scratch[32];
   const float s = row_rstd(x + blockIdx.x * width, width, eps, scratch);
   if (threadIdx.x == 0) rstd[blockIdx.x] = s;
 }
@@ -61,14 +64,15 @@ __global__ void add_partial_rows(const float* partial, int64_t blocks, int64_t w
 // the thread that writes it, and the row's mean is taken first).
 __global__ void rmsnorm_dx(const float* x, const void* weight, bool bf16, const float* dy, const float* rstd,
                            int64_t width, float* dx) {
-  __shared__ float scratch[32];
+  __shared__ double scratch[32];
   const int64_t r = blockIdx.x;
   const float* xr = x + r * width;
   const float* dyr = dy + r * width;
-  float dot = 0.f;
-  for (int64_t j = threadIdx.x; j < width; j += blockDim.x) dot += xr[j] * float_at(weight, bf16, j) * dyr[j];
+  double dot = 0;
+  for (int64_t j = threadIdx.x; j < width; j += blockDim.x)
+    dot += static_cast<double>(xr[j]) * float_at(weight, bf16, j) * dyr[j];
   dot = block_sum(dot, scratch);
-  const float s = rstd[r], correction = dot / static_cast<float>(width) * s * s * s;
+  const float s = rstd[r], correction = static_cast<float>(dot / static_cast<double>(width)) * s * s * s;
   float* dxr = dx + r * width;
   for (int64_t j = threadIdx.x; j < width; j += blockDim.x)
     dxr[j] = s * float_at(weight, bf16, j) * dyr[j] - xr[j] * correction;
