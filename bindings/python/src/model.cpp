@@ -4,12 +4,12 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
-#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "errors.h"
+#include "token_ids.h"
 #include "tokenizer.h"
 
 namespace py = pybind11;
@@ -17,8 +17,6 @@ namespace py = pybind11;
 namespace moesdk {
 namespace {
 
-using IdArray = py::array_t<int32_t, py::array::c_style>;
-using IdConversion = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
 using LengthArray = py::array_t<int64_t, py::array::c_style>;
 
 const char* dtype_name(moe_dtype dtype) {
@@ -73,24 +71,6 @@ std::unique_ptr<Model> load(const Context& ctx, const std::string& directory, co
     check(moe_model_load(use.get(), directory.c_str(), &o, &raw));
   }
   return std::make_unique<Model>(raw, ctx.log_sink);
-}
-
-// Token ids as int32 without a copy when they already are; other integer arrays are converted after
-// a range check (a silent wrap-around could turn a bad id into a valid one).
-IdArray to_ids(py::handle tokens) {
-  if (IdArray::check_(tokens)) return py::reinterpret_borrow<IdArray>(tokens);
-  py::array any = py::array::ensure(tokens);
-  if (!any) throw py::type_error("token ids must be an array-like of integers");
-  const char kind = any.dtype().kind();
-  if (any.size() == 0 && kind == 'f') return IdArray(any.request().shape);  // np.array([]) is float64
-  if (kind != 'i' && kind != 'u') throw py::type_error("token ids must be integers, not dtype " + std::string(py::str(any.dtype())));
-  if (any.size() > 0) {
-    auto np = py::module_::import("numpy");
-    if (np.attr("min")(any).cast<double>() < std::numeric_limits<int32_t>::min() ||
-        np.attr("max")(any).cast<double>() > std::numeric_limits<int32_t>::max())
-      throw py::value_error("token ids must fit in int32");
-  }
-  return IdConversion::ensure(any);
 }
 
 bool is_ragged_batch(py::handle tokens) {
@@ -174,6 +154,22 @@ py::array_t<float> forward(const Model& model, py::handle tokens, py::handle len
   return logits;
 }
 
+std::unique_ptr<Model> create(const Context& ctx, const std::string& config_path, uint64_t seed, const std::string& dtype,
+                              std::optional<std::string> tokenizer_json) {
+  moe_model_create_options o;
+  moe_model_create_options_init(&o);
+  o.seed = seed;
+  o.dtype = dtype == "auto" ? MOE_LOAD_DTYPE_F32 : load_dtype(dtype);
+  if (tokenizer_json) o.tokenizer_json = tokenizer_json->c_str();
+  moe_model* raw = nullptr;
+  {
+    py::gil_scoped_release nogil;
+    auto use = ctx.handle.use();
+    check(moe_model_create(use.get(), config_path.c_str(), &o, &raw));
+  }
+  return std::make_unique<Model>(raw, ctx.log_sink);
+}
+
 void save(const Model& model, const std::string& directory) {
   py::gil_scoped_release nogil;
   auto use = model.handle.use();
@@ -184,6 +180,31 @@ void save(const Model& model, const std::string& directory) {
 
 Model::Model(moe_model* raw, std::shared_ptr<LogSink> sink)
     : handle(raw, "Model"), vocab_size(describe_raw(raw).vocab_size), log_sink(std::move(sink)) {}
+
+void Model::add_trainer(const std::shared_ptr<TrainerHandle>& trainer) {
+  std::lock_guard lock(trainers_mutex_);
+  if (closing_) throw py::value_error("the Model is closed");
+  std::erase_if(trainers_, [](const auto& t) { return t.expired(); });
+  trainers_.push_back(trainer);
+}
+
+void Model::close() {
+  std::vector<std::shared_ptr<TrainerHandle>> live;
+  {
+    std::lock_guard lock(trainers_mutex_);
+    closing_ = true;
+    for (const auto& t : trainers_)
+      if (auto held = t.lock()) live.push_back(std::move(held));
+  }
+  try {
+    for (const auto& t : live) t->close();
+    handle.close();
+  } catch (...) {  // closed from inside one of its calls: the model stays open
+    std::lock_guard lock(trainers_mutex_);
+    closing_ = false;
+    throw;
+  }
+}
 
 void bind_model(py::module_& m) {
   py::class_<ModelInfo>(m, "ModelInfo", "What moe_model_describe reports about a model.")
@@ -229,18 +250,24 @@ any lengths, or the sequences packed end to end (1-D) with their lengths. Rows a
 tokens and int64 lengths are read in place; out, a C-contiguous float32 array of the right shape,
 receives the logits in place and is returned.
 )doc")
+      .def_static("create", &create, py::arg("context"), py::arg("config"), py::kw_only(), py::arg("seed") = 0,
+                  py::arg("dtype") = "f32", py::arg("tokenizer") = py::none(), R"doc(
+A new model from a Hugging Face config.json (the file's path) with random weights drawn from seed as
+transformers initialises them. dtype "f32" (default; needed for full training) or "bf16"; tokenizer:
+an optional tokenizer.json the model keeps (Model.tokenizer) and saves.
+)doc")
       .def_property_readonly(
           "tokenizer", [](py::object self) { return Tokenizer::of_model(self); },
           "The tokenizer the checkpoint came with (NotFoundError if it had none); valid while the model is open.")
       .def("close", [](Model& self) {
         py::gil_scoped_release nogil;  // waits for calls running on other threads
-        self.handle.close();
-      }, "Frees the model now, after calls running on other threads return; later calls raise ValueError.")
+        self.close();
+      }, "Frees the model now (closing its trainers first), after calls running on other threads return; later calls raise ValueError.")
       .def_property_readonly("closed", [](const Model& self) { return self.handle.closed(); })
       .def("__enter__", [](py::object self) { return self; })
       .def("__exit__", [](Model& self, py::args) {
         py::gil_scoped_release nogil;
-        self.handle.close();
+        self.close();
       });
   bind_generation(model);
 }

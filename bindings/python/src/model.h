@@ -1,9 +1,11 @@
-// moesdk.Model: a loaded moe_model with forward(), generate() and generate_iter().
+// moesdk.Model: a moe_model, loaded or created, with forward(), generate() and generate_iter().
 #pragma once
 
 #include <pybind11/pybind11.h>
 
 #include <memory>
+#include <mutex>
+#include <vector>
 
 #include "context.h"
 #include "moe/moe.h"
@@ -11,13 +13,27 @@
 
 namespace moesdk {
 
+using TrainerHandle = SharedHandle<moe_trainer, moe_trainer_free>;
+
 class Model {
  public:
   Model(moe_model* raw, std::shared_ptr<LogSink> log_sink);
 
+  // A trainer made from this model: close() closes it first (a C trainer must not outlive its model).
+  // Call while holding a use() of the model; ValueError if the model is being closed.
+  void add_trainer(const std::shared_ptr<TrainerHandle>& trainer);
+  // Closes the model's trainers, then frees the model once calls running on other threads return.
+  // Call with the GIL released.
+  void close();
+
   SharedHandle<moe_model, moe_model_free> handle;
   int64_t vocab_size;                 // rows of logits are this wide
   std::shared_ptr<LogSink> log_sink;  // the context's: it may log while this model lives
+
+ private:
+  std::mutex trainers_mutex_;
+  std::vector<std::weak_ptr<TrainerHandle>> trainers_;
+  bool closing_ = false;  // set by close(): a trainer created meanwhile is refused
 };
 
 void bind_model(pybind11::module_& m);

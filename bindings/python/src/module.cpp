@@ -1,5 +1,5 @@
 // The extension moesdk._moesdk: the public C ABI (moe.h) for Python. Each class is bound in its own
-// file; a new part of the C ABI (a trainer, say) adds one bind_* function and one line here.
+// file; a new part of the C ABI adds one bind_* function and one line here.
 #include <pybind11/pybind11.h>
 
 #include "context.h"
@@ -7,11 +7,12 @@
 #include "model.h"
 #include "token_stream.h"
 #include "tokenizer.h"
+#include "trainer.h"
 
 namespace py = pybind11;
 
 PYBIND11_MODULE(_moesdk, m) {
-  m.doc() = "MoE SDK: load and run mixture-of-experts models through libmoe's C ABI.";
+  m.doc() = "MoE SDK: load, run, train and fine-tune mixture-of-experts models through libmoe's C ABI.";
   m.def("version", &moe_version, "The version of the libmoe actually loaded (\"MAJOR.MINOR.PATCH\").");
   m.attr("HEADER_VERSION") = py::make_tuple(MOE_VERSION_MAJOR, MOE_VERSION_MINOR, MOE_VERSION_PATCH);
   moesdk::register_errors(m);
@@ -19,4 +20,5 @@ PYBIND11_MODULE(_moesdk, m) {
   moesdk::bind_tokenizer(m);
   moesdk::bind_token_stream(m);
   moesdk::bind_model(m);
+  moesdk::bind_trainer(m);
 }

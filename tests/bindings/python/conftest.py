@@ -77,3 +77,35 @@ def rss_bytes():
     """Resident memory of this process."""
     pages = int(Path("/proc/self/statm").read_text().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+# ---- training: what tests/bindings/reference_training.c computed through the C API ----
+
+TRAINING_CONFIG = os.environ["MOE_TRAINING_CONFIG"]
+TRAINING_SEED = 7  # the seed of every model the reference created
+VOCAB = 320
+
+
+def training_ids(rows, seq_len=8):
+    """The reference's data: row r, position t is (r * 37 + t * 11 + 5) mod 320."""
+    r = np.arange(rows)[:, None]
+    t = np.arange(seq_len)[None, :]
+    return ((r * 37 + t * 11 + 5) % VOCAB).astype(np.int32)
+
+
+def read_training_reference(path):
+    """{name: [records]}, each record a list of floats, in file order."""
+    records = {}
+    for line in Path(path).read_text().splitlines():
+        name, *values = line.split()
+        records.setdefault(name, []).append([float(v) for v in values])
+    return records
+
+
+@pytest.fixture(scope="session")
+def training_reference():
+    return read_training_reference(os.environ["MOE_TRAINING_REFERENCE"])
+
+
+def create_model(context, **options):
+    return moesdk.Model.create(context, TRAINING_CONFIG, seed=TRAINING_SEED, **options)
