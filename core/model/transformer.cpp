@@ -37,6 +37,17 @@ ad::Var Transformer::weight(const Tensor& w, const Step& s) const {
   return it == s.train->grads.end() ? ad::constant(w) : ad::parameter(w, it->second);
 }
 
+ad::Var Transformer::adapted_weight(const Tensor& w, const Step& s) const {
+  if (s.train) {
+    auto it = s.train->lora.find(w.data());
+    if (it != s.train->lora.end()) {
+      const LoraAdapter& lora = it->second;
+      return ad::lora_weight(s.tape, weight(w, s), lora.a, lora.b, lora.scale);
+    }
+  }
+  return weight(w, s);
+}
+
 ad::Var Transformer::project(const ad::Var& x, const Tensor& w, const Step& s) const {
   ad::Var y = ad::linear(s.tape, x, weight(w, s));
   if (s.train) {
@@ -168,11 +179,14 @@ ad::Var Transformer::add_moe(const MoeWeights& w, const ad::Var& h, const ad::Va
     // Each layer draws from its own stretch of the noise stream.
     r.noise_offset = static_cast<uint64_t>(layer) * static_cast<uint64_t>(s.tokens) * r.num_experts;
   }
+  if (s.train) r.capacity_factor = s.train->capacity_factor;
+  // Routed experts under LoRA run on their adapted weights W + scale * B A, built for this pass.
   ad::MoeOutput out = ad::routed_experts(s.tape, h, weight(w.router, s), w.router_bias.defined() ? &w.router_bias : nullptr,
-                                         weight(w.experts_gate_up, s), weight(w.experts_down, s), r, x);
+                                         adapted_weight(w.experts_gate_up, s), adapted_weight(w.experts_down, s), r, x);
   if (s.train) {
     s.train->router_logits.push_back(out.router_logits);
     s.train->expert_ids.push_back(out.ids);
+    s.train->dropped.push_back(out.dropped);
   }
   ad::Var y = out.y;
   if (w.shared.gate_up.defined()) y = add_mlp(w.shared, h, y, s);

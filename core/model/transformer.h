@@ -40,16 +40,20 @@ struct TrainingPass {
   ad::Tape* tape = nullptr;
   // Gradient slots of trainable weights, by the weight tensor's data pointer (absent: frozen).
   std::unordered_map<const void*, std::shared_ptr<Tensor>> grads;
-  // LoRA adapters by the data pointer of the weight they adapt.
+  // LoRA adapters by the data pointer of the weight they adapt (a stacked routed-expert tensor's
+  // adapter holds one A and B per expert).
   std::unordered_map<const void*, LoraAdapter> lora;
   // Router exploration: Gumbel noise on the logits, at this temperature, from this seed.
   bool gumbel = false;
   float temperature = 1.f;
   uint64_t noise_seed = 0;
-  // Filled by forward(): each MoE layer's router logits (f32 [tokens, experts], with gradient slots)
-  // and chosen experts (i32 [tokens, top_k]).
+  // Expert capacity (ad::MoeRouting::capacity_factor); 0: dropless.
+  float capacity_factor = 0.f;
+  // Filled by forward(): each MoE layer's router logits (f32 [tokens, experts], with gradient slots),
+  // chosen experts (i32 [tokens, top_k]) and assignments dropped for capacity.
   std::vector<ad::Var> router_logits;
   std::vector<Tensor> expert_ids;
+  std::vector<int64_t> dropped;
   ad::Var logits;  // the returned logits with their gradient slot
 };
 
@@ -65,6 +69,8 @@ class Transformer {
  private:
   struct Step;
   ad::Var weight(const Tensor& w, const Step& s) const;
+  // The weight with its LoRA adapter added when it has one (routed experts), else weight().
+  ad::Var adapted_weight(const Tensor& w, const Step& s) const;
   ad::Var project(const ad::Var& x, const Tensor& w, const Step& s) const;
   ad::Var project_residual(const ad::Var& x, const Tensor& w, const ad::Var& residual, const Step& s) const;
   ad::Var gqa_attention(const AttentionWeights& w, const ad::Var& h, const Step& s, Tensor& k_cache,

@@ -1,5 +1,7 @@
 #include "train/functions.h"
 
+#include <cmath>
+#include <numeric>
 #include <vector>
 
 #include "tensor/backend.h"
@@ -208,6 +210,53 @@ Var concat_heads(Tape* tape, const Var& per_head, const Var& shared) {
 
 Var reshape(const Var& x, Shape shape) { return Var{x.value.view(std::move(shape)), x.grad}; }
 
+Var lora_weight(Tape* tape, const Var& w, const Var& a, const Var& b, float scale) {
+  const bool stacked = w.value.ndim() == 3;
+  const int64_t n = stacked ? w.value.dim(0) : 1, out = w.value.dim(-2), in = w.value.dim(-1), rank = a.value.dim(-2);
+  Backend& be = w.value.backend();
+  // An f32 copy of w to add the product into (the embedding op converts bf16 rows to f32).
+  Tensor merged;
+  if (w.value.dtype() == MOE_DTYPE_F32) {
+    merged = ops::clone(w.value);
+  } else {
+    std::vector<int32_t> rows(static_cast<size_t>(n * out));
+    std::iota(rows.begin(), rows.end(), 0);
+    merged = ops::embedding(Tensor::from_host(be, MOE_DTYPE_I32, {n * out}, rows.data()), w.value.view({n * out, in}))
+                 .view(w.value.shape());
+  }
+  // Slice i of a stack as a 2-D matrix.
+  auto part = [n](const Tensor& t, int64_t i, int64_t rows, int64_t cols) {
+    return (n == 1 && t.ndim() == 2 ? t : t.slice(i, i + 1)).view({rows, cols});
+  };
+  for (int64_t i = 0; i < n; ++i) {
+    Tensor c = part(merged, i, out, in);
+    ops::gemm(part(b.value, i, out, rank), part(a.value, i, rank, in), false, false, c, scale, 1.f);
+  }
+  const bool rec = recording(tape, {&w, &a, &b});
+  Var y = result(merged, rec);
+  if (rec) {
+    tape->record([w, a, b, y, scale, n, out, in, rank, part] {
+      if (!y.grad->defined()) return;  // nothing downstream produced a gradient
+      Tensor dy = grad_of(y);
+      Tensor* da = weight_grad(a);
+      Tensor* db = weight_grad(b);
+      for (int64_t i = 0; i < n; ++i) {
+        Tensor dyi = part(dy, i, out, in);
+        if (da) {
+          Tensor dai = part(*da, i, rank, in);
+          ops::gemm(part(b.value, i, out, rank), dyi, /*trans_a=*/true, false, dai, scale, 1.f);  // B^T dW'
+        }
+        if (db) {
+          Tensor dbi = part(*db, i, out, rank);
+          ops::gemm(dyi, part(a.value, i, rank, in), false, /*trans_b=*/true, dbi, scale, 1.f);  // dW' A^T
+        }
+      }
+      if (w.requires_grad()) accumulate(w, ops::clone(dy));
+    });
+  }
+  return y;
+}
+
 Var attention(Tape* tape, const Var& q, const Var& k, const Var& v, const AttentionStep& step, Tensor& k_cache,
               Tensor& v_cache) {
   ops::kv_store(k.value, v.value, step.slot, step.position, k_cache, v_cache);
@@ -234,6 +283,12 @@ Var attention(Tape* tape, const Var& q, const Var& k, const Var& v, const Attent
   return y;
 }
 
+int64_t expert_capacity(float capacity_factor, int64_t tokens, int top_k, int num_experts) {
+  // In double, so that exact products (1.25 * 8 * 2 / 4 = 5) are not pushed over an integer by rounding.
+  return static_cast<int64_t>(std::ceil(static_cast<double>(capacity_factor) * static_cast<double>(tokens) * top_k /
+                                        static_cast<double>(num_experts)));
+}
+
 MoeOutput routed_experts(Tape* tape, const Var& h, const Var& router, const Tensor* router_bias, const Var& gate_up,
                          const Var& down, const MoeRouting& r, const Var& residual) {
   MoeOutput out;
@@ -251,6 +306,24 @@ MoeOutput routed_experts(Tape* tape, const Var& h, const Var& router, const Tens
                                                                    r.top_k, r.normalize, r.scaling)
                                    : ops::route_softmax_topk(route_logits, r.top_k, r.normalize);
   out.ids = routing.ids;
+  // Capacity: walk the assignments in token order and zero the weight of each one past its expert's
+  // capacity. `kept` (1 or 0 per assignment) also masks the router's gradient in the backward pass.
+  std::vector<float> kept;
+  if (r.capacity_factor > 0) {
+    const int64_t tokens = h.value.dim(0), capacity = expert_capacity(r.capacity_factor, tokens, r.top_k, r.num_experts);
+    std::vector<int32_t> ids = routing.ids.to_vector<int32_t>();
+    std::vector<float> weights = routing.weights.to_vector<float>();
+    std::vector<int64_t> taken(static_cast<size_t>(r.num_experts), 0);
+    kept.assign(ids.size(), 1.f);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (++taken[static_cast<size_t>(ids[i])] <= capacity) continue;
+      kept[i] = 0.f;
+      weights[i] = 0.f;
+      ++out.dropped;
+    }
+    if (out.dropped == 0) kept.clear();
+    else routing.weights = Tensor::from_host(logits.backend(), MOE_DTYPE_F32, routing.weights.shape(), weights.data());
+  }
   ops::Permuted p = ops::moe_permute(h.value, routing.ids, r.num_experts);
   Tensor y_sorted = ops::expert_mlp(p.x_sorted, p.offsets, gate_up.value, down.value, r.activation);
 
@@ -265,7 +338,7 @@ MoeOutput routed_experts(Tape* tape, const Var& h, const Var& router, const Tens
   ops::moe_unpermute(y_sorted, p.source, routing.weights, true, sum);
   out.y = result(sum, true);
   Var logits_var = out.router_logits;
-  tape->record([h, logits_var, gate_up, down, residual, y = out.y, r, p, y_sorted, routing, route_logits] {
+  tape->record([h, logits_var, gate_up, down, residual, y = out.y, r, p, y_sorted, routing, route_logits, kept] {
     Tensor dy = grad_of(y);
     Backend& be = dy.backend();
     Tensor dy_sorted = Tensor::empty(be, MOE_DTYPE_F32, y_sorted.shape());
@@ -285,6 +358,13 @@ MoeOutput routed_experts(Tape* tape, const Var& h, const Var& router, const Tens
       accumulate(h, dh);
     }
     if (want_weights) {
+      if (!kept.empty()) {
+        // A dropped assignment's weight multiplied nothing: no gradient reaches the router through it.
+        std::vector<float> d = dweights.to_vector<float>();
+        for (size_t i = 0; i < d.size(); ++i)
+          if (kept[i] == 0.f) d[i] = 0.f;
+        dweights.copy_from_host(d.data(), d.size() * sizeof(float));
+      }
       Tensor dlogits = r.sigmoid ? ops::route_sigmoid_topk_backward(route_logits, routing.ids, r.normalize, r.scaling,
                                                                     dweights)
                                  : ops::route_softmax_topk_backward(route_logits, routing.ids, r.normalize, dweights);

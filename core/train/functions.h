@@ -33,6 +33,11 @@ Var columns(Tape* tape, const Var& x, int64_t col, int64_t cols);
 Var scaled(Tape* tape, const Var& x, float alpha);
 // [t, heads, n] and a per-token part [t, r] shared by every head -> [t, heads, n + r] (MLA keys).
 Var concat_heads(Tape* tape, const Var& per_head, const Var& shared);
+// A weight with its LoRA adapter added: w + scale * b . a, as a new f32 tensor, for a weight w
+// [out, in] (a [rank, in], b [out, rank]) or a stack of them, one per routed expert (w [experts, out,
+// in], a [experts, rank, in], b [experts, out, rank]). w may be bf16. The gradient dW' that reaches
+// the result becomes da = scale * b^T dW' and db = scale * dW' a^T (and dW' itself for a trained w).
+Var lora_weight(Tape* tape, const Var& w, const Var& a, const Var& b, float scale);
 // A view of x with another shape (the gradient is viewed back).
 Var reshape(const Var& x, Shape shape);
 
@@ -59,12 +64,20 @@ struct MoeRouting {
   bool gumbel = false;
   float temperature = 1.f;
   uint64_t noise_seed = 0, noise_offset = 0;
+  // Capacity (Switch Transformer): > 0 lets each expert keep at most ceil(capacity_factor * tokens *
+  // top_k / num_experts) assignments, taken in token order; a later assignment is dropped: its weight
+  // is zero, so it adds nothing to the token (which keeps its residual and its other experts) and
+  // sends no gradient to the router through that assignment. 0: dropless.
+  float capacity_factor = 0.f;
 };
 struct MoeOutput {
   Var y;
   Var router_logits;
-  Tensor ids;  // i32 [tokens, top_k], the chosen experts
+  Tensor ids;           // i32 [tokens, top_k], the chosen experts (dropped assignments included)
+  int64_t dropped = 0;  // assignments dropped for capacity
 };
+// The per-expert capacity for `tokens` tokens: ceil(capacity_factor * tokens * top_k / num_experts).
+int64_t expert_capacity(float capacity_factor, int64_t tokens, int top_k, int num_experts);
 MoeOutput routed_experts(Tape* tape, const Var& h, const Var& router, const Tensor* router_bias, const Var& gate_up,
                          const Var& down, const MoeRouting& routing, const Var& residual);
 

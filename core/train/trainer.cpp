@@ -56,11 +56,12 @@ Trainer::Trainer(Model& model, const TrainerOptions& options) : model_(model), o
   require(o.lr >= 0 && o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1 && o.eps > 0 && o.weight_decay >= 0 &&
               o.clip_norm >= 0 && o.grad_accumulation >= 1 && o.warmup_steps >= 0 && o.total_steps >= 0 &&
               o.label_smoothing >= 0 && o.label_smoothing < 1 && o.gumbel_temperature > 0 &&
-              o.gumbel_temperature_final > 0 && o.lora_rank >= 0 && o.min_lr_ratio >= 0 && o.min_lr_ratio <= 1,
+              o.gumbel_temperature_final > 0 && o.lora_rank >= 0 && o.min_lr_ratio >= 0 && o.min_lr_ratio <= 1 &&
+              o.capacity_factor >= 0 && std::isfinite(o.capacity_factor),
           MOE_ERR_INVALID_ARGUMENT,
           "trainer options out of range (lr >= 0, 0 <= beta < 1, eps > 0, weight_decay >= 0, clip >= 0, "
           "grad_accumulation >= 1, 0 <= label_smoothing < 1, temperatures > 0, lora_rank >= 0, "
-          "0 <= min_lr_ratio <= 1)");
+          "0 <= min_lr_ratio <= 1, capacity_factor >= 0 and finite)");
   require(o.schedule != Schedule::kCosine || o.total_steps > 0, MOE_ERR_INVALID_ARGUMENT,
           "the cosine schedule needs total_steps > 0");
   const ModelConfig& c = model.config();
@@ -89,18 +90,32 @@ Trainer::Trainer(Model& model, const TrainerOptions& options) : model_(model), o
                         (o.freeze_layers_below > 0 && name == "model.embed_tokens.weight");
     if (o.lora_rank > 0) {
       // LoRA trains adapters only; base weights stay as they are (and may be bf16).
-      const bool target = (o.lora_attention && is_attention_projection(name)) || (o.lora_experts && is_mlp_projection(e, name));
+      const bool target = (o.lora_attention && is_attention_projection(name)) ||
+                          (o.lora_experts && (is_mlp_projection(e, name) || e.routed_experts));
       if (!target || frozen) continue;
-      const int64_t out = e.shape[0], in = e.shape[1], r = o.lora_rank;
+      // Routed experts: one adapter per expert, stacked like their weights.
+      const int64_t experts = e.routed_experts ? e.shape[0] : 1, out = e.shape[e.shape.size() - 2],
+                    in = e.shape.back(), r = o.lora_rank;
+      Shape a_shape{r, in}, b_shape{out, r};
+      if (e.routed_experts) {
+        a_shape.insert(a_shape.begin(), experts);
+        b_shape.insert(b_shape.begin(), experts);
+      }
       // A ~ N(0, 1/rank) and B = 0 (peft's initialisation): the adapter starts as a no-op.
       std::normal_distribution<float> normal(0.f, 1.f / static_cast<float>(r));
-      std::vector<float> a(static_cast<size_t>(r * in));
+      std::vector<float> a(static_cast<size_t>(experts * r * in));
       for (auto& x : a) x = normal(rng_);
       auto lora = std::make_unique<Lora>();
       lora->weight = *e.target;
       lora->scale = o.lora_alpha / static_cast<float>(r);
-      lora->a = make_param(be, name + ".lora_A", Tensor::from_host(be, MOE_DTYPE_F32, {r, in}, a.data(), Lifetime::kPersistent));
-      lora->b = make_param(be, name + ".lora_B", Tensor::zeros(be, MOE_DTYPE_F32, {out, r}, Lifetime::kPersistent));
+      lora->a = make_param(be, name + ".lora_A", Tensor::from_host(be, MOE_DTYPE_F32, a_shape, a.data(), Lifetime::kPersistent));
+      lora->b = make_param(be, name + ".lora_B", Tensor::zeros(be, MOE_DTYPE_F32, b_shape, Lifetime::kPersistent));
+      if (e.routed_experts && !o.freeze_experts.empty()) {
+        // A frozen expert's adapter stays a no-op.
+        lora->a.frozen_experts.assign(static_cast<size_t>(c.num_experts), false);
+        for (int32_t x : o.freeze_experts) lora->a.frozen_experts[static_cast<size_t>(x)] = true;
+        lora->b.frozen_experts = lora->a.frozen_experts;
+      }
       lora_.push_back(std::move(lora));
       continue;
     }
@@ -167,7 +182,14 @@ int64_t Trainer::trainable_parameters() const {
     for (bool f : p->frozen_experts) frozen += f;
     n += p->value.numel() - (p->frozen_experts.empty() ? 0 : p->value.numel() / static_cast<int64_t>(p->frozen_experts.size()) * frozen);
   }
-  for (const auto& l : lora_) n += l->a.value.numel() + l->b.value.numel();
+  // LoRA matrices and heads count whole (a frozen expert's adapter slice does not train).
+  for (const auto& l : lora_) {
+    for (const Param* p : {&l->a, &l->b}) {
+      int64_t frozen = 0;
+      for (bool f : p->frozen_experts) frozen += f;
+      n += p->value.numel() - (p->frozen_experts.empty() ? 0 : p->value.numel() / static_cast<int64_t>(p->frozen_experts.size()) * frozen);
+    }
+  }
   if (head_weight_) n += head_weight_->value.numel();
   if (head_bias_) n += head_bias_->value.numel();
   return n;
@@ -183,6 +205,13 @@ double Trainer::learning_rate() const {
   const double progress = std::min(1.0, (step - static_cast<double>(o.warmup_steps)) / span);
   const double cosine = 0.5 * (1 + std::cos(M_PI * progress));
   return o.lr * (o.min_lr_ratio + (1 - o.min_lr_ratio) * cosine);
+}
+
+std::vector<int32_t> Trainer::moe_layers() const {
+  std::vector<int32_t> layers;
+  for (int64_t l = 0; l < model_.config().num_layers; ++l)
+    if (model_.config().is_moe_layer(l)) layers.push_back(static_cast<int32_t>(l));
+  return layers;
 }
 
 StepStats Trainer::step(const int32_t* ids, const int32_t* labels, int64_t batch, int64_t seq_len) {
@@ -236,6 +265,7 @@ StepStats Trainer::run(const int32_t* ids, const int32_t* labels, int64_t batch,
   ad::Tape tape;
   TrainingPass pass;
   pass.tape = train ? &tape : nullptr;
+  pass.capacity_factor = options_.capacity_factor;
   // Unmerged adapters take part in evaluation too (as constants).
   for (const auto& l : lora_)
     pass.lora[l->weight.data()] = train ? LoraAdapter{ad::parameter(l->a.value, l->a.grad), ad::parameter(l->b.value, l->b.grad), l->scale}
@@ -277,6 +307,16 @@ StepStats Trainer::run(const int32_t* ids, const int32_t* labels, int64_t batch,
     routers[l].logits = pass.router_logits[l].value.to_vector<float>();
     routers[l].ids = pass.expert_ids[l].to_vector<int32_t>();
     stats.expert_load.push_back(expert_load(routers[l], c.num_experts));
+  }
+  int64_t dropped = 0;
+  for (int64_t d : pass.dropped) dropped += d;
+  if (!routers.empty())
+    stats.dropped_fraction = static_cast<double>(dropped) /
+                             (static_cast<double>(routers.size()) * static_cast<double>(tokens) * c.experts_per_token);
+  if (train) {
+    if (expert_load_total_.empty()) expert_load_total_.assign(stats.expert_load.size(), std::vector<int64_t>(c.num_experts, 0));
+    for (size_t l = 0; l < stats.expert_load.size(); ++l)
+      for (size_t e = 0; e < stats.expert_load[l].size(); ++e) expert_load_total_[l][e] += stats.expert_load[l][e];
   }
   const int k = static_cast<int>(c.experts_per_token);
   const double aux_scale = train ? 1.0 / options_.grad_accumulation : 0.0;

@@ -45,6 +45,10 @@ struct TrainerOptions {
   // gating during training
   Gating gating = Gating::kTopK;
   float gumbel_temperature = 1.f, gumbel_temperature_final = 1.f;  // annealed linearly over total_steps
+  // > 0: each routed expert keeps at most ceil(capacity_factor * tokens * top_k / experts) assignments
+  // of a micro-batch, in token order (Switch Transformer); 0: dropless. Applies to step() and
+  // evaluate(); inference is always dropless.
+  float capacity_factor = 0.f;
   NanPolicy nan_policy = NanPolicy::kSkipStep;
   Task task = Task::kCausalLm;
   int32_t num_labels = 0;  // classes of kSequenceClassification
@@ -54,6 +58,7 @@ struct TrainerOptions {
   std::vector<std::string> freeze_patterns; // weights whose transformers name matches one (std::regex) are frozen
   int32_t lora_rank = 0;                    // > 0: LoRA adapters instead of full training
   float lora_alpha = 16.f;
+  // lora_experts: adapters on the MLP projections: dense layers, shared experts and each routed expert.
   bool lora_attention = true, lora_experts = false;
 };
 
@@ -66,7 +71,8 @@ struct StepStats {
   double accuracy = 0;     // classification and span heads: share of sequences predicted exactly
   int64_t step = 0;        // optimizer steps taken so far
   bool skipped = false;    // a non-finite loss or gradient: the step was not applied
-  std::vector<std::vector<int64_t>> expert_load;  // per MoE layer, assignments per expert
+  std::vector<std::vector<int64_t>> expert_load;  // per MoE layer, assignments per expert (before drops)
+  double dropped_fraction = 0;  // share of the routed assignments dropped for expert capacity
 };
 
 class Trainer {
@@ -81,7 +87,8 @@ class Trainer {
     // Routed experts kept frozen inside a stacked [experts, ...] tensor: their slices are not updated.
     std::vector<bool> frozen_experts;
   };
-  // A LoRA adapter on `weight` [out, in]: A [rank, in] and B [out, rank]; y += scale * B A x.
+  // A LoRA adapter on `weight` [out, in]: A [rank, in] and B [out, rank]; y += scale * B A x. On a
+  // stack of routed experts [experts, out, in] one per expert: A [experts, rank, in], B [experts, out, rank].
   struct Lora {
     Tensor weight;
     Param a, b;
@@ -112,6 +119,11 @@ class Trainer {
   std::vector<const Param*> parameters() const;
   int64_t trainable_parameters() const;
   const TrainerOptions& options() const { return options_; }
+  // Assignments per routed expert that training steps have made (the routers' choices, before any
+  // capacity drop), summed since training began (save() and resume() carry it over): one row per
+  // MoE layer, in layer order; moe_layers() gives each row's model layer.
+  const std::vector<std::vector<int64_t>>& expert_load_total() const { return expert_load_total_; }
+  std::vector<int32_t> moe_layers() const;
 
  private:
   // The trained tensors the trainer owns (LoRA matrices, task head) rather than the model.
@@ -129,6 +141,7 @@ class Trainer {
   std::vector<std::unique_ptr<Param>> params_;
   std::vector<std::unique_ptr<Lora>> lora_;
   std::unique_ptr<Param> head_weight_, head_bias_;  // task heads only
+  std::vector<std::vector<int64_t>> expert_load_total_;
   int64_t step_ = 0;
   int32_t micro_ = 0;
   std::mt19937_64 rng_;

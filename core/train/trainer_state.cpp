@@ -44,7 +44,8 @@ void Trainer::save(const std::string& directory) const {
   std::ostringstream rng;
   rng << rng_;
   io::Json state = {{"step", step_}, {"micro_step", micro_}, {"rng", rng.str()}, {"lora_adapters", lora_.size()},
-                    {"trained_tensors", params_.size()}, {"owned_tensors", owned.size()}};
+                    {"trained_tensors", params_.size()}, {"owned_tensors", owned.size()},
+                    {"expert_load", expert_load_total_}};
   io::write_file_atomic((fs::path(directory) / kStateJson).string(), state.dump(2) + "\n");
 }
 
@@ -82,6 +83,21 @@ void Trainer::resume(const std::string& directory) {
     load("exp_avg." + p->name, p->m);
     load("exp_avg_sq." + p->name, p->v);
   }
+  // Checkpoints from before the expert load was recorded lack the key: the count starts afresh.
+  expert_load_total_.clear();
+  if (state.contains("expert_load")) {
+    try {
+      expert_load_total_ = state["expert_load"].get<std::vector<std::vector<int64_t>>>();
+    } catch (const std::exception&) {
+      fail(MOE_ERR_FORMAT, json_path + ": key 'expert_load' is not a list of lists of counts");
+    }
+    const size_t layers = moe_layers().size();
+    bool fits = expert_load_total_.size() == layers;
+    for (const auto& row : expert_load_total_) fits = fits && static_cast<int64_t>(row.size()) == model_.config().num_experts;
+    if (!fits)
+      fail(MOE_ERR_FORMAT, json_path + ": key 'expert_load' does not hold " + std::to_string(layers) + " rows of " +
+                               std::to_string(model_.config().num_experts) + " experts");
+  }
   step_ = get("step").get<int64_t>();
   micro_ = get("micro_step").get<int32_t>();
   std::istringstream rng(get("rng").get<std::string>());
@@ -93,7 +109,17 @@ void Trainer::merge_lora() {
   for (auto& l : lora_) {
     if (l->weight.dtype() != MOE_DTYPE_F32)
       fail(MOE_ERR_UNSUPPORTED, "merging LoRA into '" + l->a.name + "' needs f32 base weights (load the model as f32)");
-    ops::gemm(l->b.value, l->a.value, false, false, l->weight, l->scale, 1.f);  // W += scale * B . A
+    // W += scale * B . A, per routed expert for a stacked adapter.
+    const bool stacked = l->weight.ndim() == 3;
+    const int64_t n = stacked ? l->weight.dim(0) : 1, out = l->weight.dim(-2), in = l->weight.dim(-1),
+                  rank = l->a.value.dim(-2);
+    auto part = [stacked](const Tensor& t, int64_t i, int64_t rows, int64_t cols) {
+      return (stacked ? t.slice(i, i + 1) : t).view({rows, cols});
+    };
+    for (int64_t i = 0; i < n; ++i) {
+      Tensor w = part(l->weight, i, out, in);
+      ops::gemm(part(l->b.value, i, out, rank), part(l->a.value, i, rank, in), false, false, w, l->scale, 1.f);
+    }
   }
   lora_.clear();
 }
