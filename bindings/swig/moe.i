@@ -3,17 +3,18 @@
  * What the languages see:
  * - Moe: the constants of moe.h without their MOE_ prefix (Moe.ERR_NOT_FOUND, Moe.LOG_DEBUG, ...),
  *   Moe.version() and Moe.statusString().
- * - Context, Model, Tokenizer: the handles, as classes over a small C++ layer (src/moesdk_*.h) that
- *   calls moe.h. They free their handle on close() (Java, AutoCloseable) / Dispose() (C#, IDisposable)
+ * - Context, Model, Tokenizer, Trainer: the handles, as classes over a small C++ layer
+ *   (src/moesdk_*.h) that calls moe.h. They free their handle on close() (Java, AutoCloseable) / Dispose() (C#, IDisposable)
  *   or, failing that, when collected; a call on a closed object throws instead of crashing.
- * - ContextOptions, LoadOptions, GenerateOptions: the options structs, holding the library's defaults.
+ * - ContextOptions, LoadOptions, CreateOptions, GenerateOptions, TrainerOptions: the options structs,
+ *   holding the library's defaults; TrainStats: what a training step reported.
  * - Failed calls throw MoeException with the status and the library's message.
  * - Arrays are the languages' own (int[] ids, long[] lengths, float[] logits); token callbacks are
- *   the languages' own functions (TokenListener in Java, Func<int, string, bool> in C#).
+ *   the languages' own functions (TokenListener and TrainListener in Java, Func<...> in C#).
  * Language-specific typemaps and code live in java/moe_java.i and csharp/moe_csharp.i.
  *
- * A later part of the C ABI (a trainer) is added as src/moesdk_trainer.h, one %include below, and
- * its languages' methods in the two language files.
+ * A new part of the C ABI is added as src/moesdk_<part>.h, one %include below, and its languages'
+ * methods in the two language files.
  */
 %module(directors="1") Moe
 
@@ -22,6 +23,7 @@
 #include "moesdk_context.h"
 #include "moesdk_model.h"
 #include "moesdk_tokenizer.h"
+#include "moesdk_trainer.h"
 %}
 
 %include <stdint.i>
@@ -51,14 +53,20 @@
 %include "moe/moe.h"
 
 /* ---- the classes ---- */
+%include "moesdk_trainer_fields.h" /* the field lists the layer's headers expand */
 %feature("director") moesdk::TokenHandler;
+%feature("director") moesdk::ProgressHandler;
 %newobject moesdk::Model::tokenizer;
+%newobject moesdk::Model::create;
 /* Reports are made by the library only, and their fields are const. */
 %nodefaultctor moesdk::PluginInfo;
 %nodefaultctor moesdk::ModelInfo;
+%nodefaultctor moesdk::TrainStats;
 %feature("valuewrapper") moesdk::PluginInfo;
 %feature("valuewrapper") moesdk::ModelInfo;
+%feature("valuewrapper") moesdk::TrainStats;
 
 %include "moesdk_context.h"
 %include "moesdk_tokenizer.h"
 %include "moesdk_model.h"
+%include "moesdk_trainer.h"

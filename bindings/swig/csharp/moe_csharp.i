@@ -87,7 +87,9 @@ MOESDK_CSHARP_ARRAY(int32_t, int)
 MOESDK_CSHARP_ARRAY(int64_t, long)
 MOESDK_CSHARP_ARRAY(float, float)
 
-%apply const int32_t* IN_ARRAY { const int32_t* ids, const int32_t* prompt, const int32_t* stopIds };
+%apply const int32_t* IN_ARRAY {
+  const int32_t* ids, const int32_t* prompt, const int32_t* stopIds, const int32_t* labels, const int32_t* experts
+};
 %apply const int64_t* IN_ARRAY { const int64_t* lengths };
 %apply float* OUT_ARRAY { float* logits };
 %apply int32_t* OUT_ARRAY { int32_t* out, int32_t* ids };
@@ -95,12 +97,16 @@ MOESDK_CSHARP_ARRAY(float, float)
 /* ---- the classes' C# faces ---- */
 %rename("%(firstuppercase)s", %$isfunction) "";
 %rename("%(firstuppercase)s", %$isvariable) "";
-%typemap(csclassmodifiers) moesdk::TokenHandler "internal class"
+%typemap(csclassmodifiers) moesdk::TokenHandler, moesdk::ProgressHandler "internal class"
 %csmethodmodifiers moesdk::Model::forwardInto "internal";
 %csmethodmodifiers moesdk::Model::generateInto "internal";
 %csmethodmodifiers moesdk::Tokenizer::encodeInto "internal";
 %csmethodmodifiers moesdk::Tokenizer::decode "internal";
 %csmethodmodifiers moesdk::GenerateOptions::setStopIds "internal";
+%csmethodmodifiers moesdk::TrainerOptions::setFreezeExperts "internal";
+%csmethodmodifiers moesdk::Trainer::stepInto "internal";
+%csmethodmodifiers moesdk::Trainer::evaluateInto "internal";
+%csmethodmodifiers moesdk::Trainer::trainInto "internal";
 
 %typemap(cscode) moesdk::Context %{
   /// <summary>Every plugin library discovery found, loaded or refused (with the reason).</summary>
@@ -123,6 +129,11 @@ MOESDK_CSHARP_ARRAY(float, float)
     var logits = new float[checked(rows * VocabSize())];
     ForwardInto(ids, ids.Length, lengths, lengths.Length, lastOnly, logits, logits.Length);
     return logits;
+  }
+
+  /// <summary>A new model from a Hugging Face config.json (the file) with f32 weights drawn from seed.</summary>
+  public static Model Create(Context context, string configPath, long seed) {
+    return Create(context, configPath, new CreateOptions { Seed = seed });
   }
 
   /// <summary>Logits of one sequence: ids.Length * VocabSize() floats.</summary>
@@ -171,5 +182,64 @@ MOESDK_CSHARP_ARRAY(float, float)
   public void SetStopIds(int[] stopIds) {
     if (stopIds == null) throw new global::System.ArgumentNullException("stopIds");
     SetStopIds(stopIds, stopIds.Length);
+  }
+%}
+
+%typemap(cscode) moesdk::TrainerOptions %{
+  /// <summary>Routed experts that stay fixed in every MoE layer.</summary>
+  public void SetFreezeExperts(int[] experts) {
+    if (experts == null) throw new global::System.ArgumentNullException("experts");
+    SetFreezeExperts(experts, experts.Length);
+  }
+%}
+
+%typemap(cscode) moesdk::TrainStats %{
+  public override string ToString() => $"TrainStats(step={Step}, loss={Loss}, lr={Lr}, tokens={Tokens})";
+%}
+
+%typemap(cscode) moesdk::Trainer %{
+  static long RowLength(int[] ids, long rows) => rows > 0 ? ids.Length / rows : 0;
+
+  /// <summary>
+  /// One micro-batch of batch sequences (ids holds them end to end, all of one length) with labels as
+  /// the task says (null: the causal LM scores each token against the next): causal LM one per token
+  /// (IgnoreIndex ignored), sequence classification one class per sequence, span extraction start and
+  /// end per sequence.
+  /// </summary>
+  public TrainStats Step(int[] ids, int batch, int[] labels = null) {
+    if (ids == null) throw new global::System.ArgumentNullException("ids");
+    labels = labels ?? new int[0];
+    return StepInto(ids, ids.Length, labels, labels.Length, batch, RowLength(ids, batch));
+  }
+
+  /// <summary>The loss of a batch (as for Step) without gradients or updates.</summary>
+  public TrainStats Evaluate(int[] ids, int batch, int[] labels = null) {
+    if (ids == null) throw new global::System.ArgumentNullException("ids");
+    labels = labels ?? new int[0];
+    return EvaluateInto(ids, ids.Length, labels, labels.Length, batch, RowLength(ids, batch));
+  }
+
+  /// <summary>
+  /// Trains until the trainer has taken untilStep optimizer steps, on batches of batchSize of the
+  /// numSequences sequences in ids (labels as for Step, or null), in order or shuffled per epoch.
+  /// onStep (may be null) sees each step; returning true stops training with a MoeException of status
+  /// Moe.ERR_CANCELLED (the steps taken are kept). An exception it throws stops training and is rethrown
+  /// here. Returns the last step's stats (null when no step was needed).
+  /// </summary>
+  public TrainStats Train(int[] ids, int numSequences, int batchSize, long untilStep, bool shuffle = true,
+                          global::System.Func<TrainStats, bool> onStep = null, int[] labels = null) {
+    if (ids == null) throw new global::System.ArgumentNullException("ids");
+    labels = labels ?? new int[0];
+    var bridge = new TrainProgressBridge(onStep);
+    try {
+      TrainInto(ids, ids.Length, labels, labels.Length, numSequences, RowLength(ids, numSequences), batchSize, untilStep,
+                shuffle, bridge);
+      return bridge.Last;
+    } catch (MoeException) {
+      bridge.RethrowCallbackError();
+      throw;
+    } finally {
+      bridge.Dispose();
+    }
   }
 %}

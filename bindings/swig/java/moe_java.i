@@ -125,6 +125,8 @@ MOESDK_JAVA_ARRAY(float, jfloat, jfloatArray, float, Float)
 
 %apply (const int32_t* IN_ARRAY, int64_t LENGTH) {
   (const int32_t* ids, int64_t idCount),
+  (const int32_t* labels, int64_t labelCount),
+  (const int32_t* experts, int64_t expertCount),
   (const int32_t* prompt, int64_t promptLength),
   (const int32_t* stopIds, int64_t stopIdCount)
 };
@@ -136,11 +138,14 @@ MOESDK_JAVA_ARRAY(float, jfloat, jfloatArray, float, Float)
 };
 
 /* ---- the classes' Java faces ---- */
-%typemap(javaclassmodifiers) moesdk::TokenHandler "class"
+%typemap(javaclassmodifiers) moesdk::TokenHandler, moesdk::ProgressHandler "class"
 %javamethodmodifiers moesdk::Model::forwardInto "private";
 %javamethodmodifiers moesdk::Model::generateInto "private";
 %javamethodmodifiers moesdk::Tokenizer::encodeInto "private";
-%typemap(javainterfaces) moesdk::Context, moesdk::Model, moesdk::Tokenizer "AutoCloseable"
+%javamethodmodifiers moesdk::Trainer::stepInto "private";
+%javamethodmodifiers moesdk::Trainer::evaluateInto "private";
+%javamethodmodifiers moesdk::Trainer::trainInto "private";
+%typemap(javainterfaces) moesdk::Context, moesdk::Model, moesdk::Tokenizer, moesdk::Trainer "AutoCloseable"
 
 %typemap(javacode) moesdk::Context %{
   /** Frees the context now; models and tokenizers made from it keep working. */
@@ -174,6 +179,13 @@ MOESDK_JAVA_ARRAY(float, jfloat, jfloatArray, float, Float)
     float[] logits = new float[Math.toIntExact(rows * vocabSize())];
     forwardInto(ids, lengths, lastOnly, logits);
     return logits;
+  }
+
+  /** A new model from a Hugging Face config.json (the file) with f32 weights drawn from seed. */
+  public static Model create(Context context, String configPath, long seed) {
+    CreateOptions options = new CreateOptions();
+    options.setSeed(seed);
+    return create(context, configPath, options);
   }
 
   /** Logits of one sequence: ids.length * vocabSize() floats. */
@@ -223,5 +235,76 @@ MOESDK_JAVA_ARRAY(float, jfloat, jfloatArray, float, Float)
 
   public String decode(int[] ids) {
     return decode(ids, false);
+  }
+%}
+
+%typemap(javacode) moesdk::Trainer %{
+  /** Frees the trainer now (the model it trained stays usable). */
+  @Override
+  public void close() {
+    delete();
+  }
+
+  private static long rowLength(int[] ids, long rows) {
+    return rows > 0 ? ids.length / rows : 0;
+  }
+
+  /**
+   * One micro-batch of batch sequences (ids holds them end to end, all of one length), scored against
+   * their next tokens (causal LM).
+   */
+  public TrainStats step(int[] ids, int batch) {
+    return step(ids, batch, new int[0]);
+  }
+
+  /**
+   * One micro-batch with labels as the task says: causal LM one per token (ignoreIndex ignored),
+   * sequence classification one class per sequence, span extraction start and end per sequence.
+   */
+  public TrainStats step(int[] ids, int batch, int[] labels) {
+    return stepInto(ids, labels, batch, rowLength(ids, batch));
+  }
+
+  /** The loss of a batch without gradients or updates. */
+  public TrainStats evaluate(int[] ids, int batch) {
+    return evaluate(ids, batch, new int[0]);
+  }
+
+  public TrainStats evaluate(int[] ids, int batch, int[] labels) {
+    return evaluateInto(ids, labels, batch, rowLength(ids, batch));
+  }
+
+  /** train() without labels (causal LM). */
+  public TrainStats train(int[] ids, int numSequences, int batchSize, long untilStep, boolean shuffle,
+      TrainListener listener) {
+    return train(ids, new int[0], numSequences, batchSize, untilStep, shuffle, listener);
+  }
+
+  /**
+   * Trains until the trainer has taken untilStep optimizer steps, on batches of batchSize of the
+   * numSequences sequences in ids (and their labels, or an empty array), in order or shuffled per epoch.
+   * listener (may be null) sees each step; returning true stops training with a MoeException of status
+   * Moe.ERR_CANCELLED (the steps taken are kept). An exception the listener throws stops training and
+   * is thrown from here. Returns the last step's stats (null when no step was needed).
+   */
+  public TrainStats train(int[] ids, int[] labels, int numSequences, int batchSize, long untilStep, boolean shuffle,
+      TrainListener listener) {
+    TrainListenerBridge bridge = new TrainListenerBridge(listener);
+    try {
+      trainInto(ids, labels, numSequences, rowLength(ids, numSequences), batchSize, untilStep, shuffle, bridge);
+      return bridge.last();
+    } catch (MoeException e) {
+      bridge.rethrowListenerError();
+      throw e;
+    } finally {
+      bridge.delete();
+    }
+  }
+%}
+
+%typemap(javacode) moesdk::TrainStats %{
+  @Override
+  public String toString() {
+    return "TrainStats(step=" + getStep() + ", loss=" + getLoss() + ", lr=" + getLr() + ", tokens=" + getTokens() + ")";
   }
 %}

@@ -29,6 +29,20 @@ struct LoadOptions {
   }
 };
 
+// moe_model_create_options with the library's defaults, for Model.create.
+struct CreateOptions {
+  int32_t dtype;             // Moe.LOAD_DTYPE_F32 (default; full training needs it) or _BF16
+  int64_t seed;              // weights ~ N(0, initializer_range) from this seed
+  std::string tokenizerJson; // a tokenizer.json the model keeps and saves ("" for none)
+
+  CreateOptions() {
+    moe_model_create_options o;
+    moe_model_create_options_init(&o);
+    dtype = o.dtype;
+    seed = static_cast<int64_t>(o.seed);
+  }
+};
+
 // What moe_model_describe reports.
 struct ModelInfo {
   const std::string architecture;  // config.json's model_type
@@ -83,6 +97,18 @@ class Model {
     check(moe_model_load(context.get(), directory.c_str(), &o, &raw));
     model_.reset(raw, moe_model_free);
     vocab_size_ = describe().vocabSize;
+  }
+
+  // A new model from a Hugging Face config.json (the file) with random weights drawn from the seed.
+  static Model* create(Context& context, const std::string& configPath, const CreateOptions& options) {
+    moe_model_create_options o;
+    moe_model_create_options_init(&o);
+    o.dtype = options.dtype;
+    o.seed = static_cast<uint64_t>(options.seed);
+    o.tokenizer_json = options.tokenizerJson.empty() ? nullptr : options.tokenizerJson.c_str();
+    moe_model* raw = nullptr;
+    check(moe_model_create(context.get(), configPath.c_str(), &o, &raw));
+    return new Model(raw);
   }
 
   ModelInfo describe() const {
@@ -146,7 +172,14 @@ class Model {
     return new Tokenizer(tok, model_);
   }
 
+#ifndef SWIG
+  // Shares the model's memory: a trainer keeps it until both are closed.
+  std::shared_ptr<moe_model> shared() const { return model_; }
+#endif
+
  private:
+  explicit Model(moe_model* raw) : model_(raw, moe_model_free), vocab_size_(describe().vocabSize) {}
+
   // The handler runs in the target language; its wrapper catches what the language code throws
   // (see the languages' generate methods), so nothing unwinds through the C library here.
   static int32_t on_token(int32_t token, const char* text, void* user_data) {

@@ -85,6 +85,186 @@ static class BindingsTest {
 
   static long ResidentBytes() => long.Parse(File.ReadAllText("/proc/self/statm").Split(' ')[1]) * 4096;
 
+  // ---- training: what tests/bindings/reference_training.c computed through the C API ----
+
+  const int Vocab = 320, SeqLen = 8;
+
+  /// name -> records of numbers, in file order.
+  static Dictionary<string, List<double[]>> ReadTrainingReference(string path) {
+    var records = new Dictionary<string, List<double[]>>();
+    foreach (string line in File.ReadAllLines(path)) {
+      string[] fields = line.Trim().Split(' ');
+      if (!records.ContainsKey(fields[0])) records[fields[0]] = new List<double[]>();
+      records[fields[0]].Add(fields.Skip(1).Select(f => double.Parse(f, System.Globalization.CultureInfo.InvariantCulture)).ToArray());
+    }
+    return records;
+  }
+
+  /// The reference's data: row r, position t is (r * 37 + t * 11 + 5) mod 320, rows end to end.
+  static int[] TrainingIds(int rows) =>
+      Enumerable.Range(0, rows * SeqLen).Select(i => (i / SeqLen * 37 + i % SeqLen * 11 + 5) % Vocab).ToArray();
+
+  static Model CreateModel(Context ctx) => Model.Create(ctx, Environment.GetEnvironmentVariable("MOE_TRAINING_CONFIG"), 7);
+
+  static float[] LastTokenLogits(Model model, int[] ids) => model.Forward(ids.Take(SeqLen).ToArray(), new long[] { SeqLen }, true);
+
+  static float[] Floats(double[] values) => values.Select(v => (float)v).ToArray();
+
+  static void TrainingTests(Context ctx, Dictionary<string, List<double[]>> reference) {
+    int[] batch = TrainingIds(2);
+
+    Test("created model has the C API's weights", () => {
+      using (var model = CreateModel(ctx))
+        Check(LastTokenLogits(model, batch).SequenceEqual(Floats(reference["created_logits"][0])), "created logits");
+    });
+
+    Test("steps with every option set match the C API", () => {
+      var o = new TrainerOptions {
+        Lr = 5e-3f, WeightDecay = 0.01f, Beta1 = 0.8f, Beta2 = 0.99f, Eps = 1e-6f, ClipNorm = 0.5f, WarmupSteps = 1,
+        TotalSteps = 5, Schedule = Moe.SCHEDULE_COSINE, MinLrRatio = 0.1f, Seed = 3, LabelSmoothing = 0.05f,
+        AuxLossCoef = 0.02f, ZLossCoef = 0.001f, SequenceBalanceCoef = 0.001f, Gating = Moe.GATING_GUMBEL,
+        GumbelTemperature = 2f, GumbelTemperatureFinal = 0.5f, FreezeLayersBelow = 1
+      };
+      o.SetFreezeExperts(new[] { 3 });
+      o.AddFreezePattern(@"model\.norm\.weight");
+      using (var model = CreateModel(ctx))
+      using (var trainer = new Trainer(model, o)) {
+        foreach (double[] e in reference["full_step"]) {
+          TrainStats s = trainer.Step(batch, 2);
+          double[] got = { s.Loss, s.AuxLoss, s.GradNorm, s.Lr, s.Step, s.Tokens };
+          Check(got.SequenceEqual(e), "step " + string.Join(" ", got) + " vs " + string.Join(" ", e));
+        }
+        Check(trainer.Evaluate(batch, 2).Loss == reference["full_evaluate"][0][0], "evaluate loss");
+      }
+    });
+
+    Test("train over a shuffled dataset matches the C API", () => {
+      var o = new TrainerOptions { Lr = 1e-2f, GradAccumulation = 2, Seed = 5, IgnoreIndex = 16 };
+      var seen = new List<double[]>();
+      using (var model = CreateModel(ctx))
+      using (var trainer = new Trainer(model, o)) {
+        TrainStats last = trainer.Train(TrainingIds(6), 6, 2, 3, true, s => {
+          seen.Add(new double[] { s.Step, s.Loss, s.Lr });
+          return false;
+        });
+        var expected = reference["train_progress"];
+        Check(seen.Count == expected.Count && seen.Zip(expected, (a, b) => a.SequenceEqual(b)).All(ok => ok),
+              "progress " + string.Join("; ", seen.Select(r => string.Join(" ", r))));
+        Check(last != null && last.Step == 3, "last stats " + last);
+      }
+    });
+
+    Test("LoRA and merge match the C API", () => {
+      var o = new TrainerOptions { Lr = 2e-2f, Seed = 9, LoraRank = 4, LoraAlpha = 8f, LoraAttention = true, LoraExperts = true };
+      using (var model = CreateModel(ctx))
+      using (var trainer = new Trainer(model, o)) {
+        foreach (double[] e in reference["lora_step"]) {
+          TrainStats s = trainer.Step(batch, 2);
+          Check(s.Loss == e[0] && s.GradNorm == e[1], "lora step " + s);
+        }
+        trainer.MergeLora();
+        Check(LastTokenLogits(model, batch).SequenceEqual(Floats(reference["lora_merged_logits"][0])), "merged logits");
+      }
+    });
+
+    Test("task heads match the C API", () => {
+      var o = new TrainerOptions { Lr = 1e-2f, Seed = 4, Task = Moe.TASK_SEQUENCE_CLASSIFICATION, NumLabels = 3 };
+      using (var model = CreateModel(ctx))
+      using (var trainer = new Trainer(model, o)) {
+        foreach (double[] e in reference["classify_step"]) {
+          TrainStats s = trainer.Step(batch, 2, new[] { 2, 0 });
+          Check(s.Loss == e[0] && s.Accuracy == e[1], "classification step " + s);
+        }
+      }
+      o.Task = Moe.TASK_SPAN_EXTRACTION;
+      o.NumLabels = 0;
+      using (var model = CreateModel(ctx))
+      using (var trainer = new Trainer(model, o)) {
+        TrainStats s = trainer.Step(batch, 2, new[] { 1, 3, 4, 6 });
+        double[] e = reference["span_step"][0];
+        Check(s.Loss == e[0] && s.Accuracy == e[1], "span step " + s);
+      }
+    });
+
+    Test("callback cancels training", () => {
+      var steps = new List<long>();
+      using (var model = CreateModel(ctx))
+      using (var trainer = new Trainer(model)) {
+        var e = Expect<MoeException>(() => trainer.Train(TrainingIds(6), 6, 2, 5, true, s => {
+          steps.Add(s.Step);
+          return s.Step == 2;
+        }));
+        Check(e.Status == Moe.ERR_CANCELLED, "status " + e.StatusName);
+        Check(e.Message.Contains("cancelled by the progress callback at step 2"), "message: " + e.Message);
+        Check(steps.SequenceEqual(new long[] { 1, 2 }), "steps " + string.Join(",", steps));
+        TrainStats last = trainer.Train(TrainingIds(6), 6, 2, 3);
+        Check(last != null && last.Step == 3, "the steps taken are kept: " + last);
+      }
+    });
+
+    Test("callback exception stops training and is rethrown", () => {
+      int calls = 0;
+      using (var model = CreateModel(ctx))
+      using (var trainer = new Trainer(model)) {
+        var e = Expect<InvalidOperationException>(() => trainer.Train(TrainingIds(4), 4, 2, 4, true, s => {
+          ++calls;
+          throw new InvalidOperationException("from the callback");
+        }));
+        Check(e.Message == "from the callback" && calls == 1, "callback exception " + e);
+      }
+    });
+
+    Test("bad training input", () => {
+      using (var model = CreateModel(ctx))
+      using (var trainer = new Trainer(model)) {
+        int[] bad = TrainingIds(2);
+        bad[11] = 5000;
+        var e = Expect<MoeException>(() => trainer.Step(bad, 2));
+        Check(e.Status == Moe.ERR_INVALID_ARGUMENT && e.Message.Contains("token id 5000 at row 1"), "bad id: " + e.Message);
+        e = Expect<MoeException>(() => trainer.Step(new int[0], 0));
+        Check(e.Status == Moe.ERR_INVALID_ARGUMENT && e.Message.Contains("the batch is empty"), "empty batch: " + e.Message);
+        e = Expect<MoeException>(() => trainer.Step(new[] { 1, 2, 3 }, 2));
+        Check(e.Message.Contains("ids holds 3 ids, not 2 sequences of 1"), "ragged: " + e.Message);
+        e = Expect<MoeException>(() => trainer.Step(batch, 2, new[] { 1, 2, 3 }));
+        Check(e.Message.Contains("labels holds 3 values, not 16"), "labels: " + e.Message);
+      }
+      using (var model = CreateModel(ctx)) {
+        var e = Expect<MoeException>(() => new Trainer(model, new TrainerOptions { Task = Moe.TASK_SEQUENCE_CLASSIFICATION }));
+        Check(e.Message.Contains("num_labels >= 2"), "num_labels: " + e.Message);
+      }
+    });
+
+    Test("save and resume continue exactly", () => {
+      var o = new TrainerOptions { Lr = 1e-2f, Seed = 2 };
+      string dir = Path.Combine(Path.GetTempPath(), "moesdk-csharp-train-" + Guid.NewGuid());
+      var straight = new List<double>();
+      var resumed = new List<double>();
+      using (var model = CreateModel(ctx))
+      using (var trainer = new Trainer(model, o)) {
+        trainer.Train(TrainingIds(6), 6, 2, 2);
+        trainer.Save(dir);
+        trainer.Train(TrainingIds(6), 6, 2, 4, true, s => { straight.Add(s.Loss); return false; });
+      }
+      using (var model = new Model(ctx, dir, new LoadOptions { Dtype = Moe.LOAD_DTYPE_F32 }))
+      using (var trainer = new Trainer(model, o)) {
+        trainer.Resume(dir);
+        trainer.Train(TrainingIds(6), 6, 2, 4, true, s => { resumed.Add(s.Loss); return false; });
+      }
+      Check(straight.Count == 2 && straight.SequenceEqual(resumed), "straight " + string.Join(",", straight) + " resumed " + string.Join(",", resumed));
+      Directory.Delete(dir, true);
+    });
+
+    Test("disposed trainer throws; its model outlives a disposed Model object", () => {
+      var model = CreateModel(ctx);
+      var trainer = new Trainer(model);
+      model.Dispose();
+      Check(trainer.Step(batch, 2).Step == 1, "the trainer keeps the model's memory");
+      trainer.Dispose();
+      trainer.Dispose();
+      Expect<ObjectDisposedException>(() => trainer.Step(batch, 2));
+    });
+  }
+
   static int Main() {
     var reference = Reference.Read(Environment.GetEnvironmentVariable("MOE_BINDINGS_REFERENCE"));
     string mixtral = Path.Combine(Environment.GetEnvironmentVariable("MOE_SOURCE_DIR"), "tests", "reference", "mixtral");
@@ -224,6 +404,8 @@ static class BindingsTest {
                 "streamed text: " + pieces);
         }
       });
+
+      TrainingTests(ctx, ReadTrainingReference(Environment.GetEnvironmentVariable("MOE_TRAINING_REFERENCE")));
     }
     Console.WriteLine(passed + " passed, " + failed + " failed");
     return failed == 0 ? 0 : 1;

@@ -8,15 +8,21 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import org.moesdk.Context;
 import org.moesdk.ContextOptions;
 import org.moesdk.GenerateOptions;
+import org.moesdk.LoadOptions;
 import org.moesdk.Model;
 import org.moesdk.ModelInfo;
 import org.moesdk.Moe;
 import org.moesdk.MoeException;
 import org.moesdk.Tokenizer;
+import org.moesdk.TrainStats;
+import org.moesdk.Trainer;
+import org.moesdk.TrainerOptions;
 
 public final class BindingsTest {
   private static int passed;
@@ -117,6 +123,226 @@ public final class BindingsTest {
   private static long residentBytes() throws IOException {
     String[] statm = new String(Files.readAllBytes(Paths.get("/proc/self/statm"))).trim().split(" ");
     return Long.parseLong(statm[1]) * 4096;
+  }
+
+  // ---- training: what tests/bindings/reference_training.c computed through the C API ----
+
+  private static final int VOCAB = 320;
+  private static final int SEQ_LEN = 8;
+
+  /** name -> records of numbers, in file order. */
+  private static Map<String, List<double[]>> readTrainingReference(Path path) throws IOException {
+    Map<String, List<double[]>> records = new HashMap<>();
+    for (String line : Files.readAllLines(path)) {
+      String[] fields = line.trim().split(" ");
+      double[] values = new double[fields.length - 1];
+      for (int i = 1; i < fields.length; ++i) values[i - 1] = Double.parseDouble(fields[i]);
+      records.computeIfAbsent(fields[0], k -> new ArrayList<>()).add(values);
+    }
+    return records;
+  }
+
+  /** The reference's data: row r, position t is (r * 37 + t * 11 + 5) mod 320, rows end to end. */
+  private static int[] trainingIds(int rows) {
+    int[] ids = new int[rows * SEQ_LEN];
+    for (int r = 0; r < rows; ++r)
+      for (int t = 0; t < SEQ_LEN; ++t) ids[r * SEQ_LEN + t] = (r * 37 + t * 11 + 5) % VOCAB;
+    return ids;
+  }
+
+  private static Model createModel(Context ctx) {
+    return Model.create(ctx, System.getenv("MOE_TRAINING_CONFIG"), 7);
+  }
+
+  private static float[] lastTokenLogits(Model model, int[] ids) {
+    return model.forward(Arrays.copyOf(ids, SEQ_LEN), new long[] {SEQ_LEN}, true);
+  }
+
+  private static float[] floats(double[] values) {
+    float[] f = new float[values.length];
+    for (int i = 0; i < values.length; ++i) f[i] = (float) values[i];
+    return f;
+  }
+
+  private static void trainingTests(Context ctx, Map<String, List<double[]>> ref) {
+    int[] batch = trainingIds(2);
+
+    test("created model has the C API's weights", () -> {
+      try (Model model = createModel(ctx)) {
+        check(Arrays.equals(lastTokenLogits(model, batch), floats(ref.get("created_logits").get(0))), "created logits");
+      }
+    });
+
+    test("steps with every option set match the C API", () -> {
+      TrainerOptions o = new TrainerOptions();
+      o.setLr(5e-3f);
+      o.setWeightDecay(0.01f);
+      o.setBeta1(0.8f);
+      o.setBeta2(0.99f);
+      o.setEps(1e-6f);
+      o.setClipNorm(0.5f);
+      o.setWarmupSteps(1);
+      o.setTotalSteps(5);
+      o.setSchedule(Moe.SCHEDULE_COSINE);
+      o.setMinLrRatio(0.1f);
+      o.setSeed(3);
+      o.setLabelSmoothing(0.05f);
+      o.setAuxLossCoef(0.02f);
+      o.setZLossCoef(0.001f);
+      o.setSequenceBalanceCoef(0.001f);
+      o.setGating(Moe.GATING_GUMBEL);
+      o.setGumbelTemperature(2f);
+      o.setGumbelTemperatureFinal(0.5f);
+      o.setFreezeLayersBelow(1);
+      o.setFreezeExperts(new int[] {3});
+      o.addFreezePattern("model\\.norm\\.weight");
+      try (Model model = createModel(ctx); Trainer trainer = new Trainer(model, o)) {
+        for (double[] e : ref.get("full_step")) {
+          TrainStats s = trainer.step(batch, 2);
+          double[] got = {s.getLoss(), s.getAuxLoss(), s.getGradNorm(), s.getLr(), s.getStep(), s.getTokens()};
+          check(Arrays.equals(got, e), "step " + Arrays.toString(got) + " vs " + Arrays.toString(e));
+        }
+        check(trainer.evaluate(batch, 2).getLoss() == ref.get("full_evaluate").get(0)[0], "evaluate loss");
+      }
+    });
+
+    test("train over a shuffled dataset matches the C API", () -> {
+      TrainerOptions o = new TrainerOptions();
+      o.setLr(1e-2f);
+      o.setGradAccumulation(2);
+      o.setSeed(5);
+      o.setIgnoreIndex(16);
+      List<double[]> seen = new ArrayList<>();
+      try (Model model = createModel(ctx); Trainer trainer = new Trainer(model, o)) {
+        TrainStats last = trainer.train(trainingIds(6), 6, 2, 3, true, s -> {
+          seen.add(new double[] {s.getStep(), s.getLoss(), s.getLr()});
+          return false;
+        });
+        List<double[]> expected = ref.get("train_progress");
+        check(seen.size() == expected.size(), "progress calls " + seen.size());
+        for (int i = 0; i < Math.min(seen.size(), expected.size()); ++i)
+          check(Arrays.equals(seen.get(i), expected.get(i)), "progress " + i + ": " + Arrays.toString(seen.get(i)));
+        check(last != null && last.getStep() == 3, "last stats " + last);
+      }
+    });
+
+    test("LoRA and merge match the C API", () -> {
+      TrainerOptions o = new TrainerOptions();
+      o.setLr(2e-2f);
+      o.setSeed(9);
+      o.setLoraRank(4);
+      o.setLoraAlpha(8f);
+      o.setLoraAttention(true);
+      o.setLoraExperts(true);
+      try (Model model = createModel(ctx); Trainer trainer = new Trainer(model, o)) {
+        for (double[] e : ref.get("lora_step")) {
+          TrainStats s = trainer.step(batch, 2);
+          check(s.getLoss() == e[0] && s.getGradNorm() == e[1], "lora step " + s);
+        }
+        trainer.mergeLora();
+        check(Arrays.equals(lastTokenLogits(model, batch), floats(ref.get("lora_merged_logits").get(0))), "merged logits");
+      }
+    });
+
+    test("task heads match the C API", () -> {
+      TrainerOptions o = new TrainerOptions();
+      o.setLr(1e-2f);
+      o.setSeed(4);
+      o.setTask(Moe.TASK_SEQUENCE_CLASSIFICATION);
+      o.setNumLabels(3);
+      try (Model model = createModel(ctx); Trainer trainer = new Trainer(model, o)) {
+        for (double[] e : ref.get("classify_step")) {
+          TrainStats s = trainer.step(batch, 2, new int[] {2, 0});
+          check(s.getLoss() == e[0] && s.getAccuracy() == e[1], "classification step " + s);
+        }
+      }
+      o.setTask(Moe.TASK_SPAN_EXTRACTION);
+      o.setNumLabels(0);
+      try (Model model = createModel(ctx); Trainer trainer = new Trainer(model, o)) {
+        TrainStats s = trainer.step(batch, 2, new int[] {1, 3, 4, 6});
+        double[] e = ref.get("span_step").get(0);
+        check(s.getLoss() == e[0] && s.getAccuracy() == e[1], "span step " + s);
+      }
+    });
+
+    test("listener cancels training", () -> {
+      List<Long> steps = new ArrayList<>();
+      try (Model model = createModel(ctx); Trainer trainer = new Trainer(model)) {
+        MoeException e = expect(MoeException.class, () -> trainer.train(trainingIds(6), 6, 2, 5, true, s -> {
+          steps.add(s.getStep());
+          return s.getStep() == 2;
+        }));
+        check(e.getStatus() == Moe.ERR_CANCELLED, "status " + e.getStatusName());
+        check(e.getMessage().contains("cancelled by the progress callback at step 2"), "message: " + e.getMessage());
+        check(steps.equals(Arrays.asList(1L, 2L)), "steps " + steps);
+        TrainStats last = trainer.train(trainingIds(6), 6, 2, 3, true, null);
+        check(last != null && last.getStep() == 3, "the steps taken are kept: " + last);
+      }
+    });
+
+    test("listener exception stops training and is rethrown", () -> {
+      int[] calls = {0};
+      try (Model model = createModel(ctx); Trainer trainer = new Trainer(model)) {
+        IllegalStateException e = expect(IllegalStateException.class, () -> trainer.train(trainingIds(4), 4, 2, 4, true, s -> {
+          ++calls[0];
+          throw new IllegalStateException("from the listener");
+        }));
+        check(e.getMessage().equals("from the listener") && calls[0] == 1, "listener exception " + e);
+      }
+    });
+
+    test("bad training input", () -> {
+      try (Model model = createModel(ctx); Trainer trainer = new Trainer(model)) {
+        int[] bad = trainingIds(2);
+        bad[11] = 5000;
+        MoeException e = expect(MoeException.class, () -> trainer.step(bad, 2));
+        check(e.getStatus() == Moe.ERR_INVALID_ARGUMENT && e.getMessage().contains("token id 5000 at row 1"),
+            "bad id: " + e.getMessage());
+        e = expect(MoeException.class, () -> trainer.step(new int[0], 0));
+        check(e.getStatus() == Moe.ERR_INVALID_ARGUMENT && e.getMessage().contains("the batch is empty"),
+            "empty batch: " + e.getMessage());
+        e = expect(MoeException.class, () -> trainer.step(new int[] {1, 2, 3}, 2));
+        check(e.getMessage().contains("ids holds 3 ids, not 2 sequences of 1"), "ragged: " + e.getMessage());
+        e = expect(MoeException.class, () -> trainer.step(batch, 2, new int[] {1, 2, 3}));
+        check(e.getMessage().contains("labels holds 3 values, not 16"), "labels: " + e.getMessage());
+      }
+      TrainerOptions o = new TrainerOptions();
+      o.setTask(Moe.TASK_SEQUENCE_CLASSIFICATION);
+      try (Model model = createModel(ctx)) {
+        MoeException e = expect(MoeException.class, () -> new Trainer(model, o));
+        check(e.getMessage().contains("num_labels >= 2"), "num_labels: " + e.getMessage());
+      }
+    });
+
+    test("save and resume continue exactly", () -> {
+      TrainerOptions o = new TrainerOptions();
+      o.setLr(1e-2f);
+      o.setSeed(2);
+      Path dir = Files.createTempDirectory("moesdk-java-train").resolve("checkpoint");
+      List<Double> straight = new ArrayList<>(), resumed = new ArrayList<>();
+      try (Model model = createModel(ctx); Trainer trainer = new Trainer(model, o)) {
+        trainer.train(trainingIds(6), 6, 2, 2, true, null);
+        trainer.save(dir.toString());
+        trainer.train(trainingIds(6), 6, 2, 4, true, s -> !straight.add(s.getLoss()));
+      }
+      LoadOptions f32 = new LoadOptions();
+      f32.setDtype(Moe.LOAD_DTYPE_F32);
+      try (Model model = new Model(ctx, dir.toString(), f32); Trainer trainer = new Trainer(model, o)) {
+        trainer.resume(dir.toString());
+        trainer.train(trainingIds(6), 6, 2, 4, true, s -> !resumed.add(s.getLoss()));
+      }
+      check(straight.size() == 2 && straight.equals(resumed), "straight " + straight + " resumed " + resumed);
+    });
+
+    test("closed trainer throws; its model outlives a closed Model object", () -> {
+      Model model = createModel(ctx);
+      Trainer trainer = new Trainer(model);
+      model.close();
+      check(trainer.step(batch, 2).getStep() == 1, "the trainer keeps the model's memory");
+      trainer.close();
+      trainer.close();
+      expect(IllegalStateException.class, () -> trainer.step(batch, 2));
+    });
   }
 
   public static void main(String[] args) throws Exception {
@@ -264,6 +490,8 @@ public final class BindingsTest {
               "streamed text: " + pieces);
         }
       });
+
+      trainingTests(ctx, readTrainingReference(Paths.get(System.getenv("MOE_TRAINING_REFERENCE"))));
     }
     System.out.println(passed + " passed, " + failed + " failed");
     System.exit(failed == 0 ? 0 : 1);
