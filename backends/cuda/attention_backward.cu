@@ -2,7 +2,8 @@
 // probabilities p over keys j < kv_len (recomputed from q and the cache: a first pass over the keys finds
 // the row's maximum and sum) and D = dout . out:
 //   ds_j = scale * p_j * (dout . v_j - D);  dq = sum_j ds_j k_j;  dk_j += ds_j q;  dv_j += p_j dout.
-// Per key block, each warp computes p and ds of its rows (lane j: key j) and accumulates dq in registers;
+// Per key block, each warp computes p and ds of its rows (lane j: key j, against all the warp's rows at
+// once, so that each shared-memory read of a key serves 4 rows) and accumulates dq in registers;
 // then the block sums over its rows into dk and dv of the block's keys. Items of one slot and kv head
 // share those keys, so each item writes its sums to rows of its own, and a second kernel adds them into
 // the cache gradients in item order: no atomics, the same bits on every run (bit-exact training resume).
@@ -54,48 +55,69 @@ __global__ void add_item_partials(const KeyGroup* groups, const int32_t* group_i
   }
 }
 
-// q . k_j * scale for lane j of a key block (ks rows padded to dk + 1), or -infinity past the row's end.
-__device__ __forceinline__ float score(const float* qr, const float* ks, int dk, int lane, int kb, int nk, int len,
-                                       float scale) {
-  if (lane >= nk || kb + lane >= len) return -INFINITY;
-  float dot = 0.f;
-  for (int d = 0; d < dk; ++d) dot += qr[d] * ks[lane * (dk + 1) + d];
-  return dot * scale;
+// dst[j][d] = sum over the item's rows r of w[r][j] * x[r][d], for keys j < nk and d < width: the block's
+// share of dk (w = ds, x = q) or dv (w = p, x = dout). A thread takes a key and 4 columns (x's rows are
+// padded to `pitch`, a multiple of 4, with zeros), adding the rows in order.
+__device__ __forceinline__ void key_block_sums(const float* w, const float* x, int pitch, int rows, int nk, int width,
+                                               float* dst) {
+  const int quads = pitch / 4;
+  for (int i = threadIdx.x; i < nk * quads; i += blockDim.x) {
+    const int j = i / quads, d = i % quads * 4;
+    float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
+    for (int r = 0; r < rows; ++r) {
+      const float wr = w[r * kKeyBlock + j];
+      const float4 xr = *reinterpret_cast<const float4*>(x + r * pitch + d);
+      sum.x += wr * xr.x;
+      sum.y += wr * xr.y;
+      sum.z += wr * xr.z;
+      sum.w += wr * xr.w;
+    }
+    float* out = dst + j * width + d;
+    if (d < width) out[0] = sum.x;
+    if (d + 1 < width) out[1] = sum.y;
+    if (d + 2 < width) out[2] = sum.z;
+    if (d + 3 < width) out[3] = sum.w;
+  }
 }
 
+template <int Chunks>
 __global__ void __launch_bounds__(kAttentionThreads) attention_backward_kernel(AttentionArgs a, BackwardArgs g) {
-  extern __shared__ float smem[];
+  extern __shared__ float4 smem4[];
+  float* smem = reinterpret_cast<float*>(smem4);
   const AttentionItem it = a.items[blockIdx.x];
-  const int dk = a.dk, dv = a.dv, rows = it.tokens * it.heads;
-  float* qs = smem;                          // [kItemRows][dk]
-  float* dos = qs + kItemRows * dk;          // [kItemRows][dv]
-  float* ks = dos + kItemRows * dv;          // [kKeyBlock][dk + 1]
+  const int dk = a.dk, dv = a.dv, qp = row_pitch(dk), op = row_pitch(dv), rows = it.tokens * it.heads;
+  float* qs = smem;                          // [kItemRows][qp]
+  float* dos = qs + kItemRows * qp;          // [kItemRows][op]
+  float* ks = dos + kItemRows * op;          // [kKeyBlock][dk + 1]
   float* vs = ks + kKeyBlock * (dk + 1);     // [kKeyBlock][dv + 1]
   float* ps = vs + kKeyBlock * (dv + 1);     // [kItemRows][kKeyBlock]
   float* dss = ps + kItemRows * kKeyBlock;   // [kItemRows][kKeyBlock]
-  load_item_rows(a.q, a, it, dk, qs);
-  load_item_rows(g.dout, a, it, dv, dos);
+  load_item_rows(a.q, a, it, dk, qp, qs);
+  load_item_rows(g.dout, a, it, dv, op, dos);
   __syncthreads();
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const float* qw = qs + warp * kRowsPerWarp * qp;
+  const float* dow = dos + warp * kRowsPerWarp * op;
   const float* k_rows = a.k_cache + cache_row(a, it) * dk;
   const float* v_rows = a.v_cache + cache_row(a, it) * dv;
-  int len[kRowsPerWarp];
-  float m[kRowsPerWarp], l[kRowsPerWarp], d_row[kRowsPerWarp], dq[kRowsPerWarp][kMaxChunks];
+  int len[kRowsPerWarp], warp_len = 0;
+  float m[kRowsPerWarp], l[kRowsPerWarp], d_row[kRowsPerWarp], dq[kRowsPerWarp][Chunks];
 #pragma unroll
   for (int r = 0; r < kRowsPerWarp; ++r) {
     const int row = warp * kRowsPerWarp + r;
     len[r] = row < rows ? a.kv_len[it.first_token + row / it.heads] : 0;
+    warp_len = max(warp_len, len[r]);
     m[r] = -INFINITY;
     l[r] = 0.f;
     float dot = 0.f;
     if (row < rows) {
       const float* o = g.out + row_offset(a, it, row) * dv;
-      for (int e = lane; e < dv; e += 32) dot += dos[row * dv + e] * o[e];
+      for (int e = lane; e < dv; e += 32) dot += dos[row * op + e] * o[e];
     }
     d_row[r] = warp_sum(dot);
 #pragma unroll
-    for (int c = 0; c < kMaxChunks; ++c) dq[r][c] = 0.f;
+    for (int c = 0; c < Chunks; ++c) dq[r][c] = 0.f;
   }
 
   // Pass 1: each row's maximum score and sum of exponentials.
@@ -104,12 +126,15 @@ __global__ void __launch_bounds__(kAttentionThreads) attention_backward_kernel(A
     __syncthreads();
     load_key_block(k_rows, kb, nk, dk, dk + 1, ks);
     __syncthreads();
+    if (warp_len <= kb) continue;
+    float s[kRowsPerWarp];
+    warp_row_dots(qw, qp, ks, dk, lane, s);
 #pragma unroll
     for (int r = 0; r < kRowsPerWarp; ++r) {
-      if (len[r] <= kb) continue;
-      const float s = score(qs + (warp * kRowsPerWarp + r) * dk, ks, dk, lane, kb, nk, len[r], a.scale);
-      const float m_new = fmaxf(m[r], warp_max(s));
-      const float p = s == -INFINITY ? 0.f : expf(s - m_new);
+      if (len[r] <= kb) continue;  // the same for the whole warp
+      const float sr = lane < nk && kb + lane < len[r] ? s[r] * a.scale : -INFINITY;
+      const float m_new = fmaxf(m[r], warp_max(sr));
+      const float p = sr == -INFINITY ? 0.f : expf(sr - m_new);
       l[r] = l[r] * expf(m[r] - m_new) + warp_sum(p);
       m[r] = m_new;
     }
@@ -122,44 +147,45 @@ __global__ void __launch_bounds__(kAttentionThreads) attention_backward_kernel(A
     load_key_block(k_rows, kb, nk, dk, dk + 1, ks);
     load_key_block(v_rows, kb, nk, dv, dv + 1, vs);
     __syncthreads();
+    float p[kRowsPerWarp], ds[kRowsPerWarp];
+#pragma unroll
+    for (int r = 0; r < kRowsPerWarp; ++r) p[r] = ds[r] = 0.f;
+    if (warp_len > kb) {
+      float s[kRowsPerWarp], dp[kRowsPerWarp];
+      warp_row_dots(qw, qp, ks, dk, lane, s);
+      warp_row_dots(dow, op, vs, dv, lane, dp);
+#pragma unroll
+      for (int r = 0; r < kRowsPerWarp; ++r) {
+        if (lane < nk && kb + lane < len[r]) {
+          p[r] = expf(s[r] * a.scale - m[r]) / l[r];
+          ds[r] = p[r] * (dp[r] - d_row[r]) * a.scale;
+        }
+      }
+      // dq: each key element is read once for the warp's rows.
+      for (int j = 0; j < nk; ++j) {
+        float kj[Chunks];
+#pragma unroll
+        for (int c = 0; c < Chunks; ++c) kj[c] = lane + 32 * c < dk ? ks[j * (dk + 1) + lane + 32 * c] : 0.f;
+#pragma unroll
+        for (int r = 0; r < kRowsPerWarp; ++r) {
+          const float dsj = __shfl_sync(0xffffffffu, ds[r], j);
+          if (dsj == 0.f) continue;
+#pragma unroll
+          for (int c = 0; c < Chunks; ++c) dq[r][c] += dsj * kj[c];
+        }
+      }
+    }
 #pragma unroll
     for (int r = 0; r < kRowsPerWarp; ++r) {
       const int row = warp * kRowsPerWarp + r;
-      float p = 0.f, ds = 0.f;
-      if (len[r] > kb) {
-        const float s = score(qs + row * dk, ks, dk, lane, kb, nk, len[r], a.scale);
-        if (s != -INFINITY) {
-          p = expf(s - m[r]) / l[r];
-          float dp = 0.f;
-          for (int e = 0; e < dv; ++e) dp += dos[row * dv + e] * vs[lane * (dv + 1) + e];
-          ds = p * (dp - d_row[r]) * a.scale;
-        }
-        for (int j = 0; j < nk; ++j) {
-          const float dsj = __shfl_sync(0xffffffffu, ds, j);
-          if (dsj == 0.f) continue;
-#pragma unroll
-          for (int c = 0; c < kMaxChunks; ++c)
-            if (lane + 32 * c < dk) dq[r][c] += dsj * ks[j * (dk + 1) + lane + 32 * c];
-        }
-      }
-      ps[row * kKeyBlock + lane] = p;
-      dss[row * kKeyBlock + lane] = ds;
+      ps[row * kKeyBlock + lane] = p[r];
+      dss[row * kKeyBlock + lane] = ds[r];
     }
     __syncthreads();
     float* dk_rows = g.dk_partial + (g.item_rows[blockIdx.x] + kb) * dk;
     float* dv_rows = g.dv_partial + (g.item_rows[blockIdx.x] + kb) * dv;
-    for (int i = threadIdx.x; i < nk * dk; i += blockDim.x) {
-      const int j = i / dk, d = i % dk;
-      float sum = 0.f;
-      for (int r = 0; r < rows; ++r) sum += dss[r * kKeyBlock + j] * qs[r * dk + d];
-      dk_rows[i] = sum;
-    }
-    for (int i = threadIdx.x; i < nk * dv; i += blockDim.x) {
-      const int j = i / dv, e = i % dv;
-      float sum = 0.f;
-      for (int r = 0; r < rows; ++r) sum += ps[r * kKeyBlock + j] * dos[r * dv + e];
-      dv_rows[i] = sum;
-    }
+    key_block_sums(dss, qs, qp, rows, nk, dk, dk_rows);
+    key_block_sums(ps, dos, op, rows, nk, dv, dv_rows);
   }
 
 #pragma unroll
@@ -168,9 +194,17 @@ __global__ void __launch_bounds__(kAttentionThreads) attention_backward_kernel(A
     if (row >= rows) continue;
     float* dqr = g.dq + row_offset(a, it, row) * dk;
 #pragma unroll
-    for (int c = 0; c < kMaxChunks; ++c)
+    for (int c = 0; c < Chunks; ++c)
       if (lane + 32 * c < dk) dqr[lane + 32 * c] = dq[r][c];
   }
+}
+
+template <int Chunks>
+void launch_attention_backward(moe_backend& b, const AttentionArgs& args, const BackwardArgs& grads, unsigned items,
+                               size_t smem) {
+  allow_shared_memory(reinterpret_cast<const void*>(attention_backward_kernel<Chunks>), smem);
+  attention_backward_kernel<Chunks><<<items, kAttentionThreads, smem, b.stream>>>(args, grads);
+  check_launch("attention_backward_kernel");
 }
 
 }  // namespace
@@ -227,11 +261,14 @@ moe_status cuda_attention_backward(moe_backend* be, const moe_tensor* q, const m
     const AttentionArgs args = attention_args(q, k_cache, v_cache, kv_len, c, scale, items.as<AttentionItem>());
     const BackwardArgs grads{data_of<const float>(out), data_of<const float>(dout), data_of<float>(dq),
                              dk_partial.as<float>(), dv_partial.as<float>(), d_item_rows.as<const int64_t>()};
-    const size_t smem = (kItemRows * (c.dk + c.dv) + kKeyBlock * (c.dk + 1 + c.dv + 1) + 2 * kItemRows * kKeyBlock) *
+    const size_t smem = (kItemRows * (row_pitch(c.dk) + row_pitch(c.dv)) + kKeyBlock * (c.dk + 1 + c.dv + 1) +
+                         2 * kItemRows * kKeyBlock) *
                         sizeof(float);
-    allow_shared_memory(reinterpret_cast<const void*>(attention_backward_kernel), smem);
-    attention_backward_kernel<<<static_cast<unsigned>(count), kAttentionThreads, smem, b.stream>>>(args, grads);
-    check_launch("attention_backward_kernel");
+    switch (chunks_for(c.dk)) {
+      case 2: launch_attention_backward<2>(b, args, grads, static_cast<unsigned>(count), smem); break;
+      case 4: launch_attention_backward<4>(b, args, grads, static_cast<unsigned>(count), smem); break;
+      default: launch_attention_backward<8>(b, args, grads, static_cast<unsigned>(count), smem); break;
+    }
     for (auto [partial, grad, width] : {std::tuple{&dk_partial, dk_cache, c.dk}, std::tuple{&dv_partial, dv_cache, c.dv}}) {
       if (width == 0) continue;
       const dim3 grid(static_cast<unsigned>(groups.size()), 16);
