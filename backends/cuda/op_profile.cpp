@@ -14,7 +14,7 @@ namespace {
 
 struct Total {
   double seconds = 0;
-  long long calls = 0;
+  std::vector<double> calls;  // each call's seconds: the median shows the steady cost without warm-up outliers
 };
 
 std::mutex& profile_mutex() {
@@ -38,7 +38,7 @@ void profile_add(const char* op, double seconds) {
   std::lock_guard lock(profile_mutex());
   Total& t = totals()[op];
   t.seconds += seconds;
-  ++t.calls;
+  t.calls.push_back(seconds);
 }
 
 void profile_report() {
@@ -50,10 +50,15 @@ void profile_report() {
   double all = 0;
   for (const auto& r : rows) all += r.second.seconds;
   std::fprintf(stderr, "MOE_CUDA_PROFILE: ops of this instance, each waited for (%.3f s in all)\n", all);
-  std::fprintf(stderr, "%-30s %10s %10s %6s %12s\n", "op", "calls", "total ms", "share", "us per call");
-  for (const auto& [name, t] : rows)
-    std::fprintf(stderr, "%-30s %10lld %10.2f %5.1f%% %12.1f\n", name.c_str(), t.calls, 1e3 * t.seconds,
-                 100 * t.seconds / all, 1e6 * t.seconds / static_cast<double>(t.calls));
+  std::fprintf(stderr, "%-30s %8s %10s %6s %10s %10s %10s\n", "op", "calls", "total ms", "share", "mean us",
+               "median us", "max us");
+  for (auto& [name, t] : rows) {
+    std::vector<double>& c = t.calls;
+    std::sort(c.begin(), c.end());
+    const double median = c.size() % 2 ? c[c.size() / 2] : 0.5 * (c[c.size() / 2 - 1] + c[c.size() / 2]);
+    std::fprintf(stderr, "%-30s %8zu %10.2f %5.1f%% %10.1f %10.1f %10.1f\n", name.c_str(), c.size(), 1e3 * t.seconds,
+                 100 * t.seconds / all, 1e6 * t.seconds / static_cast<double>(c.size()), 1e6 * median, 1e6 * c.back());
+  }
 }
 
 }  // namespace moe_cuda

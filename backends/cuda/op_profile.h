@@ -2,7 +2,9 @@
 // that it waits for the stream before it starts and after it returns, and its wall time (host work,
 // launches, the checks' copies and the kernels together) is added to its op's total. The waits
 // serialise host and device, so a profiled run is slower than a plain one: the table says how the time
-// splits, not how fast the engine is. The table goes to stderr when an instance is destroyed.
+// splits, not how fast the engine is. The table (total, mean, median and slowest call of each op: warm-up
+// calls such as the first use of a cuBLAS kernel show in the mean and the maximum, not the median) goes
+// to stderr when an instance is destroyed.
 #pragma once
 
 #include <chrono>
