@@ -90,6 +90,8 @@ model_dir, prefix, expected = sys.argv[1:]
 assert moesdk.__file__.startswith(prefix), f"moesdk came from {moesdk.__file__}"
 with moesdk.Context() as ctx, moesdk.Model(ctx, model_dir) as model:
     ids = model.generate([1, 2, 3], max_new_tokens=8)
+    with moesdk.Trainer(model, lora_rank=2) as trainer:  # the trainer binding is installed too
+        assert trainer.step([[1, 2, 3, 4]]).step == 1
 assert " ".join(map(str, ids)) == expected, (ids, expected)
 PY
 fi
