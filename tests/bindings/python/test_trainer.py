@@ -2,6 +2,8 @@
 save/resume continues exactly, handles close in the right order, and the GIL is released while it
 trains."""
 
+import os
+import signal
 import sys
 import threading
 
@@ -190,9 +192,27 @@ def test_closing_from_inside_progress_raises_instead_of_waiting_for_itself(conte
         assert not trainer.closed and not model.closed
         assert trainer.evaluate(training_ids(2)).loss > 0  # still usable, and evaluate works from progress too
         inner = []
-        trainer.train(training_ids(4), batch_size=2, until_step=2,
-                      progress=lambda s: inner.append(trainer.evaluate(training_ids(2)).loss))
-        assert len(inner) == 1
+
+        def progress_that_runs_the_model(stats):
+            inner.append(trainer.evaluate(training_ids(2)).loss)
+            inner.append(model.forward(training_ids(1)[0], last_only=True).shape)
+
+        trainer.train(training_ids(4), batch_size=2, until_step=2, progress=progress_that_runs_the_model)
+        assert len(inner) == 2 and inner[1] == (1, 320)
+
+
+def test_ctrl_c_stops_training_between_steps(context):
+    """Without a progress callback too: the GIL is released while steps run, and the binding checks for
+    signals after each step."""
+    with create_model(context) as model, moesdk.Trainer(model) as trainer:
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                trainer.train(training_ids(4), batch_size=2, until_step=1_000_000)
+        finally:
+            timer.cancel()
+        assert 0 < trainer.evaluate(training_ids(2)).step < 1_000_000
 
 
 # ---- the GIL ----
