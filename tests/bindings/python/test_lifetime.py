@@ -81,3 +81,33 @@ def test_log_callback_receives_the_librarys_lines():
     with make_context(log_level=moesdk.LOG_DEBUG, log_callback=lambda level, text: lines.append((level, text))):
         pass
     assert any(level == moesdk.LOG_INFO and "backend cpu" in text for level, text in lines), lines
+
+
+def test_closed_trainers_give_their_memory_back(context):
+    """A trainer holds the optimizer's two moments per weight (twice the weights) once it has stepped."""
+    from conftest import create_model, training_ids
+
+    trainers = 12
+    with create_model(context) as model:
+
+        def stepped_trainer():
+            t = moesdk.Trainer(model)
+            t.step(training_ids(2))
+            return t
+
+        for _ in range(2):
+            stepped_trainer().close()
+        gc.collect()
+        start = rss_bytes()
+        for _ in range(trainers):
+            stepped_trainer().close()
+        after_closed = rss_bytes()
+        kept = [stepped_trainer() for _ in range(trainers)]
+        after_kept = rss_bytes()
+        for t in kept:
+            t.close()
+    grown_kept = after_kept - after_closed
+    grown_closed = after_closed - start
+    moments = 2 * (MIXTRAL / "model.safetensors").stat().st_size  # the created model has the fixture's shapes
+    assert grown_kept > trainers * moments // 2, f"{trainers} open trainers only took {grown_kept} bytes"
+    assert grown_closed < grown_kept // 4, f"closing leaked: {grown_closed} bytes vs {grown_kept} kept"
