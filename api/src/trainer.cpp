@@ -43,6 +43,7 @@ void fill_stats(const moe::StepStats& s, moe_train_stats* out) {
   }
   r.expert_balance = s.expert_load.empty() ? 0 : balance / static_cast<double>(s.expert_load.size());
   r.accuracy = s.accuracy;
+  r.dropped_fraction = s.dropped_fraction;
   std::memcpy(out, &r, std::min<size_t>(out->struct_size, sizeof(r)));
 }
 
@@ -130,6 +131,7 @@ moe_status moe_trainer_create(moe_model* model, const moe_trainer_options* optio
              : o.task == MOE_TASK_SPAN_EXTRACTION      ? moe::Task::kSpanExtraction
                                                        : moe::Task::kCausalLm;
     t.num_labels = o.num_labels;
+    t.capacity_factor = o.capacity_factor;
     auto trainer = std::make_unique<moe_trainer>();
     trainer->impl = std::make_unique<moe::Trainer>(*model->impl, t);
     *out = trainer.release();
@@ -214,6 +216,31 @@ moe_status moe_trainer_merge_lora(moe_trainer* trainer) {
   return guarded([&] {
     require_arg(trainer != nullptr, "moe_trainer_merge_lora: trainer is NULL");
     trainer->impl->merge_lora();
+  });
+}
+
+moe_status moe_trainer_expert_load(const moe_trainer* trainer, int64_t* counts, int64_t capacity, int32_t* layers,
+                                   int64_t* num_layers, int64_t* num_experts) {
+  return guarded([&] {
+    require_arg(trainer != nullptr, "moe_trainer_expert_load: trainer is NULL");
+    const moe::Trainer& t = *trainer->impl;
+    const std::vector<int32_t> moe_layers = t.moe_layers();
+    const auto& load = t.expert_load_total();
+    const int64_t rows = static_cast<int64_t>(moe_layers.size()), experts = moe_layers.empty() ? 0 : t.model_experts();
+    if (num_layers) *num_layers = rows;
+    if (num_experts) *num_experts = experts;
+    if (counts) {
+      if (capacity < rows * experts)
+        moe::fail(MOE_ERR_INVALID_ARGUMENT, "moe_trainer_expert_load: counts holds " + std::to_string(capacity) +
+                                                " values, the load has " + std::to_string(rows * experts) + " (" +
+                                                std::to_string(rows) + " MoE layers x " + std::to_string(experts) + " experts)");
+      // Before the first training step nothing has been routed yet: zeros.
+      for (int64_t l = 0; l < rows; ++l)
+        for (int64_t e = 0; e < experts; ++e)
+          counts[l * experts + e] = load.empty() ? 0 : load[static_cast<size_t>(l)][static_cast<size_t>(e)];
+    }
+    if (layers)
+      for (int64_t l = 0; l < rows; ++l) layers[l] = moe_layers[static_cast<size_t>(l)];
   });
 }
 

@@ -124,6 +124,7 @@ class Trainer {
   // MoE layer, in layer order; moe_layers() gives each row's model layer.
   const std::vector<std::vector<int64_t>>& expert_load_total() const { return expert_load_total_; }
   std::vector<int32_t> moe_layers() const;
+  int64_t model_experts() const { return model_.config().num_experts; }
 
  private:
   // The trained tensors the trainer owns (LoRA matrices, task head) rather than the model.

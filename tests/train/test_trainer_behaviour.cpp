@@ -4,7 +4,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -239,6 +241,84 @@ TEST(Trainer, ClassificationHeadLearnsASeparableTask) {
   for (int i = 0; i < 40; ++i) t.step(ids, 16, 8, labels);
   moe_train_stats s = t.evaluate(ids, 16, 8, labels);
   EXPECT_EQ(s.accuracy, 1.0) << "accuracy before training: " << before;
+}
+
+TEST(Trainer, GumbelTemperatureAnnealsLinearlyToItsFinalValue) {
+  // With lr 0 the weights never move, so the loss of step s depends only on that step's Gumbel noise
+  // (drawn from the seed and the step) and temperature. An annealed run (2 -> 0.5 over 4 steps) must
+  // then match, step for step, runs held at that step's temperature 2 - 1.5 * min(1, s / 4) (values
+  // exact in binary), including past total_steps where it stays at the final value.
+  moe::context ctx = cpu();
+  auto ids = random_ids(2, 8, 320, 13);
+  auto options = [](float from, float to) {
+    moe_trainer_options o = moe::trainer::default_options();
+    o.lr = 0.f;
+    o.seed = 5;
+    o.total_steps = 4;
+    o.gating = MOE_GATING_GUMBEL;
+    o.gumbel_temperature = from;
+    o.gumbel_temperature_final = to;
+    return o;
+  };
+  std::vector<double> annealed;
+  {
+    moe::model m = load_f32(ctx, kMixtral);
+    moe::trainer t(m, options(2.f, 0.5f));
+    for (int s = 0; s < 6; ++s) annealed.push_back(t.step(ids, 2, 8).loss);
+  }
+  for (int s = 0; s < 6; ++s) {
+    const float held = 2.f - 1.5f * std::min(1.f, static_cast<float>(s) / 4.f);
+    moe::model m = load_f32(ctx, kMixtral);
+    moe::trainer t(m, options(held, held));
+    double loss = 0;
+    for (int i = 0; i <= s; ++i) loss = t.step(ids, 2, 8).loss;
+    EXPECT_EQ(loss, annealed[s]) << "step " << s << ": the temperature is not " << held;
+    if (s >= 2) EXPECT_NE(held, 2.f);
+  }
+  // The temperature matters: a run held at 2 differs once the annealed one has moved away from 2.
+  moe::model m = load_f32(ctx, kMixtral);
+  moe::trainer t(m, options(2.f, 2.f));
+  double held_at_2 = 0;
+  for (int i = 0; i <= 4; ++i) held_at_2 = t.step(ids, 2, 8).loss;
+  EXPECT_NE(held_at_2, annealed[4]);
+}
+
+TEST(Trainer, ExpertLoadAndDroppedShareThroughTheCApi) {
+  moe::context ctx = cpu();
+  moe::model m = load_f32(ctx, kDeepseek);
+  moe_trainer_options o = moe::trainer::default_options();
+  o.capacity_factor = 0.5f;
+  moe::trainer t(m, o);
+  // Before any step: the layers and zeros.
+  moe::trainer::expert_load_table empty = t.expert_load();
+  EXPECT_EQ(empty.layers, (std::vector<int32_t>{1, 2}));  // first_k_dense_replace = 1 of 3 layers
+  EXPECT_EQ(empty.num_experts, 8);
+  for (int64_t c : empty.counts) EXPECT_EQ(c, 0);
+  auto ids = random_ids(8, 12, 320, 6);
+  moe_train_stats s = t.step(ids, 4, 12);
+  EXPECT_GT(s.dropped_fraction, 0);
+  EXPECT_LE(s.dropped_fraction, 1);
+  t.train(ids, 8, 12, 4, 3, true);
+  moe::trainer::expert_load_table load = t.expert_load();
+  ASSERT_EQ(load.counts.size(), 2u * 8u);
+  for (size_t l = 0; l < 2; ++l) {
+    int64_t sum = 0;
+    for (int64_t e = 0; e < 8; ++e) sum += load.counts[l * 8 + e];
+    EXPECT_EQ(sum, 3 * 4 * 12 * 2) << "layer " << load.layers[l] << ": 3 steps of 48 tokens, 2 experts each";
+  }
+  // Evaluation routes but does not count.
+  t.evaluate(ids, 4, 12);
+  EXPECT_EQ(t.expert_load().counts, load.counts);
+  int64_t small[4], layers = 0, experts = 0;
+  EXPECT_EQ(moe_trainer_expert_load(t.get(), small, 4, nullptr, &layers, &experts), MOE_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(moe_last_error_message()).find("16"), std::string::npos) << moe_last_error_message();
+  // A caller built against the older, shorter stats struct gets the fields it knows of only.
+  moe_train_stats old{};
+  old.struct_size = offsetof(moe_train_stats, dropped_fraction);
+  old.dropped_fraction = -7;
+  ASSERT_EQ(moe_trainer_evaluate(t.get(), ids.data(), nullptr, 4, 12, &old), MOE_OK);
+  EXPECT_EQ(old.dropped_fraction, -7);
+  EXPECT_GT(old.loss, 0);
 }
 
 }  // namespace

@@ -1,7 +1,10 @@
 // moe train / moe finetune: a new model from --config or a checkpoint from --model, trained on
 // --data, checkpointed into --out with metrics.jsonl and loss.svg beside it.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
 
@@ -37,6 +40,47 @@ double evaluate(moe::trainer& t, const EvalSet& e, double* accuracy = nullptr) {
   }
   if (accuracy) *accuracy = correct / static_cast<double>(e.data.sequences);
   return tokens ? sum / static_cast<double>(tokens) : 0;
+}
+
+// Tokens each routed expert received over the run, per MoE layer: printed, and written to
+// out/expert_load.json with the balancing settings, so runs with different balancing (auxiliary loss,
+// auxiliary-loss-free bias updates, Gumbel gating, capacity) can be compared.
+void report_expert_load(const moe::trainer& t, const moe_trainer_options& o, int64_t step, const std::string& out) {
+  moe::trainer::expert_load_table load = t.expert_load();
+  if (load.layers.empty()) return;
+  nlohmann::json layers = nlohmann::json::array();
+  double balance = 0;
+  std::fprintf(stderr, "tokens per expert (assignments, summed over the run):\n");
+  for (size_t l = 0; l < load.layers.size(); ++l) {
+    const auto first = load.counts.begin() + static_cast<std::ptrdiff_t>(l * load.num_experts);
+    std::vector<int64_t> row(first, first + load.num_experts);
+    int64_t total = 0;
+    for (int64_t x : row) total += x;
+    const int64_t mx = *std::max_element(row.begin(), row.end()), mn = *std::min_element(row.begin(), row.end());
+    const double mean = static_cast<double>(total) / static_cast<double>(row.size());
+    const double ratio = mean > 0 ? static_cast<double>(mx) / mean : 0;
+    balance += ratio;
+    layers.push_back({{"layer", load.layers[l]}, {"tokens_per_expert", row}, {"total", total}, {"max", mx},
+                      {"min", mn}, {"mean", mean}, {"max_over_mean", ratio}});
+    std::fprintf(stderr, "  layer %d: max %lld, mean %.1f, min %lld, max/mean %.3f\n", load.layers[l],
+                 static_cast<long long>(mx), mean, static_cast<long long>(mn), ratio);
+  }
+  nlohmann::json report = {
+      {"step", step},
+      {"num_experts", load.num_experts},
+      {"gating", o.gating == MOE_GATING_GUMBEL ? "gumbel" : "topk"},
+      {"aux_loss_coef", o.aux_loss_coef},
+      {"bias_update_speed", o.bias_update_speed},
+      {"capacity_factor", o.capacity_factor},
+      {"max_over_mean", balance / static_cast<double>(load.layers.size())},
+      {"layers", layers}};
+  const fs::path path = fs::path(out) / "expert_load.json", temp = fs::path(out) / "expert_load.json.tmp";
+  {
+    std::ofstream f(temp);
+    f << report.dump(2) << "\n";
+    if (!f.flush()) throw std::runtime_error("cannot write " + temp.string());
+  }
+  fs::rename(temp, path);
 }
 
 int run(Args& args, bool finetune) {
@@ -79,6 +123,7 @@ int run(Args& args, bool finetune) {
   o.gating = gating == "gumbel" ? MOE_GATING_GUMBEL : MOE_GATING_TOPK;
   o.gumbel_temperature = static_cast<float>(args.number("gumbel-temperature", 1.0));
   o.gumbel_temperature_final = static_cast<float>(args.number("gumbel-temperature-final", o.gumbel_temperature));
+  o.capacity_factor = static_cast<float>(args.number("capacity-factor", 0.0));
   const std::string nan = args.value("on-nan", "skip");
   if (nan != "skip" && nan != "stop") throw std::runtime_error("--on-nan must be skip or stop");
   o.nan_policy = nan == "stop" ? MOE_NAN_STOP : MOE_NAN_SKIP_STEP;
@@ -152,7 +197,9 @@ int run(Args& args, bool finetune) {
     double accuracy = 0, loss = evaluate(t, eval, &accuracy);
     std::fprintf(stderr, "after training: evaluation loss %.4f, accuracy %.4f\n", loss, accuracy);
   }
-  std::fprintf(stderr, "saved %s (step %lld): checkpoint, metrics.jsonl, loss.svg\n", out.c_str(), static_cast<long long>(step));
+  report_expert_load(t, o, step, out);
+  std::fprintf(stderr, "saved %s (step %lld): checkpoint, metrics.jsonl, loss.svg%s\n", out.c_str(),
+               static_cast<long long>(step), m.describe().num_moe_layers > 0 ? ", expert_load.json" : "");
   return 0;
 }
 

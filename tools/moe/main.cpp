@@ -25,7 +25,7 @@ const char* kUsage =
     "         --clip C --warmup N --schedule constant|cosine --seed S --no-shuffle --grad-accumulation N\n"
     "         --eval-fraction F --eval-every N --save-every N --resume --aux-loss C --z-loss C\n"
     "         --sequence-balance-loss C --bias-update-speed G --gating topk|gumbel --gumbel-temperature T\n"
-    "         --gumbel-temperature-final T --label-smoothing S --on-nan skip|stop]\n"
+    "         --gumbel-temperature-final T --capacity-factor F --label-smoothing S --on-nan skip|stop]\n"
     "  finetune --model DIR --data FILE --out DIR [train options] [--freeze-layers N --freeze-experts 0,1\n"
     "         --freeze REGEX --lora-rank R --lora-alpha A --lora-experts --merge-lora\n"
     "         --task lm|classify|span --num-labels N]\n"

@@ -26,12 +26,12 @@ void RunLog::step(const moe_train_stats& s) {
   const double done = static_cast<double>(s.step - first_step_);
   const double tokens_per_s = elapsed > 0 ? done * static_cast<double>(tokens_per_step_) / elapsed : 0;
   const double eta = done > 0 ? elapsed / done * static_cast<double>(total_steps_ - s.step) : 0;
-  char line[256];
+  char line[320];
   std::snprintf(line, sizeof line,
                 "{\"step\": %lld, \"loss\": %.6f, \"aux_loss\": %.6f, \"grad_norm\": %.6f, \"lr\": %.8g, "
-                "\"tokens_per_s\": %.1f, \"expert_balance\": %.4f, \"skipped\": %s}",
+                "\"tokens_per_s\": %.1f, \"expert_balance\": %.4f, \"dropped_fraction\": %.6f, \"skipped\": %s}",
                 static_cast<long long>(s.step), s.loss, s.aux_loss, s.grad_norm, s.lr, tokens_per_s, s.expert_balance,
-                s.skipped ? "true" : "false");
+                s.dropped_fraction, s.skipped ? "true" : "false");
   metrics_ << line << "\n";
   metrics_.flush();
   train_.emplace_back(s.step, s.loss);

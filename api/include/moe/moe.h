@@ -218,6 +218,38 @@ MOE_API moe_status moe_generate(moe_model* model, const int32_t* prompt, int64_t
                                 const moe_generate_options* options, int32_t* out_ids, int64_t out_capacity,
                                 int64_t* out_count);
 
+/* What a moe_batch_token_callback returns. */
+#define MOE_GENERATE_CONTINUE 0 /* the row goes on */
+#define MOE_GENERATE_STOP_ROW 1 /* the row ends (its token is kept); the other rows go on */
+#define MOE_GENERATE_STOP_ALL 2 /* every row ends now (this token is kept) */
+
+/* Called after each token a row of moe_generate_batch produces, with the row's index (0-based, in the
+ * order of the prompts); returns MOE_GENERATE_* (any other value ends the row, like STOP_ROW). text is
+ * as in moe_token_callback (each row has its own text stream). Tokens come step by step, rows in
+ * increasing order within a step; after STOP_ALL the rows after this one get no token in this step. */
+typedef int32_t (*moe_batch_token_callback)(int64_t row, int32_t token_id, const char* text, void* user_data);
+
+/* Generates for num_rows prompts at once: row r's prompt is the prompt_lengths[r] ids that follow
+ * row r-1's in prompt_ids (packed as moe_forward takes them). All prompts run through one forward,
+ * then each decode step runs the next token of every unfinished row through one forward, so a batch
+ * reads the weights once per step for all its rows. options (NULL: defaults) apply to every row:
+ * a row ends after max_new_tokens tokens, after a stop id (kept), or when callback says so; a finished
+ * row costs nothing more. Sampling: row r draws from its own generator seeded with options->seed + r,
+ * so its tokens are what moe_generate on that prompt alone with seed + r gives (greedy rows: what
+ * moe_generate gives), up to the last-bit differences a batch may make in the logits. options->callback
+ * must be NULL (it has no row): pass callback and user_data here instead (callback may be NULL).
+ * Row r's new ids (not its prompt) go to out_ids[r * out_row_capacity ...] and their count to
+ * out_counts[r] (num_rows entries); out_row_capacity must be >= max_new_tokens. out_counts is written
+ * only when the call succeeds. Errors: no rows, an empty prompt, an id outside the vocabulary (naming
+ * the row and index) or a capacity below max_new_tokens: MOE_ERR_INVALID_ARGUMENT; a prompt +
+ * max_new_tokens over the maximum sequence length, or prompts of more than max_batch_tokens ids
+ * together, or a KV cache of num_rows x (longest prompt + max_new_tokens) positions over
+ * max_batch_tokens (the model's load options): MOE_ERR_LIMIT. */
+MOE_API moe_status moe_generate_batch(moe_model* model, const int32_t* prompt_ids, const int64_t* prompt_lengths,
+                                      int64_t num_rows, const moe_generate_options* options,
+                                      moe_batch_token_callback callback, void* user_data, int32_t* out_ids,
+                                      int64_t out_row_capacity, int64_t* out_counts);
+
 /* ---- text ---- */
 
 typedef struct moe_tokenizer moe_tokenizer;
@@ -283,9 +315,14 @@ typedef struct moe_trainer_options {
   int32_t lora_rank;          /* > 0: train LoRA adapters instead of the weights */
   float lora_alpha;           /* default 16 */
   int32_t lora_attention;     /* adapters on attention projections (default 1) */
-  int32_t lora_experts;       /* adapters on dense and shared-expert MLP projections (default 0) */
+  int32_t lora_experts;       /* adapters on MLP projections: dense, shared experts and each routed expert (default 0) */
   int32_t task;               /* MOE_TASK_* (default causal LM) */
   int32_t num_labels;         /* classes of MOE_TASK_SEQUENCE_CLASSIFICATION */
+  /* Expert capacity (Switch Transformer): > 0 lets each routed expert of an MoE layer keep at most
+   * ceil(capacity_factor * tokens * top_k / experts) of a micro-batch's assignments, taken in token order;
+   * a later one is dropped (it adds nothing and sends no gradient to the router; the token keeps its
+   * residual and its other experts). Applies to steps and evaluation, never to inference. 0 = dropless (default). */
+  float capacity_factor;
 } moe_trainer_options;
 
 typedef struct moe_train_stats {
@@ -299,6 +336,7 @@ typedef struct moe_train_stats {
   int32_t skipped;     /* 1: a non-finite value skipped the update */
   double expert_balance; /* max over mean assignments per expert, averaged over MoE layers (1 = perfect) */
   double accuracy;     /* classification and span tasks: share of sequences predicted exactly */
+  double dropped_fraction; /* share of routed assignments dropped for expert capacity (0 when dropless) */
 } moe_train_stats;
 
 MOE_API void moe_trainer_options_init_sized(moe_trainer_options* options, uint32_t struct_size);
@@ -331,6 +369,13 @@ MOE_API moe_status moe_trainer_save(const moe_trainer* trainer, const char* dire
 MOE_API moe_status moe_trainer_resume(moe_trainer* trainer, const char* directory);
 /* Adds the LoRA adapters into their weights (f32 weights only) and stops training them. */
 MOE_API moe_status moe_trainer_merge_lora(moe_trainer* trainer);
+/* Tokens the routers assigned to each routed expert during training steps (the routers' choices, before
+ * any capacity drop; a token counts once for each of its top_k experts), summed since training began
+ * (carried over by save and resume). *num_layers and *num_experts (each may be NULL) receive the sizes; when
+ * counts is not NULL it receives [num_layers, num_experts] row-major (capacity >= num_layers * num_experts, else
+ * MOE_ERR_INVALID_ARGUMENT), and layers, when not NULL, num_layers model layer indices (the row's layer). */
+MOE_API moe_status moe_trainer_expert_load(const moe_trainer* trainer, int64_t* counts, int64_t capacity, int32_t* layers,
+                                           int64_t* num_layers, int64_t* num_experts);
 
 #ifdef __cplusplus
 }

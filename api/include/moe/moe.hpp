@@ -3,6 +3,7 @@
 // here is compiled into libmoe, so the C ABI stays the only binary interface.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -211,15 +212,7 @@ class model : public handle<moe_model, moe_model_free> {
   }
 
   std::vector<int32_t> generate(const std::vector<int32_t>& prompt, const generate_options& o = {}) const {
-    moe_generate_options g;
-    moe_generate_options_init(&g);
-    g.max_new_tokens = o.max_new_tokens;
-    g.temperature = o.temperature;
-    g.top_k = o.top_k;
-    g.top_p = o.top_p;
-    g.seed = o.seed;
-    g.stop_ids = o.stop_ids.empty() ? nullptr : o.stop_ids.data();
-    g.num_stop_ids = static_cast<int32_t>(o.stop_ids.size());
+    moe_generate_options g = c_options(o);
     if (o.on_token) {
       g.callback = [](int32_t token, const char* text, void* user) -> int32_t {
         const auto& fn = *static_cast<const std::function<bool(int32_t, const std::string&)>*>(user);
@@ -239,6 +232,50 @@ class model : public handle<moe_model, moe_model_free> {
     return out;
   }
 
+  // Receives each token of generate_batch with its row; returns MOE_GENERATE_CONTINUE, _STOP_ROW or
+  // _STOP_ALL. text is empty when the model has no tokenizer.
+  using batch_token_callback = std::function<int32_t(int64_t row, int32_t token, const std::string& text)>;
+
+  // New tokens for every prompt, generated together (see moe_generate_batch): row r samples with
+  // o.seed + r. o.on_token must be empty (it has no row); on_token gets every row's tokens.
+  std::vector<std::vector<int32_t>> generate_batch(const std::vector<std::vector<int32_t>>& prompts,
+                                                   const generate_options& o = {},
+                                                   const batch_token_callback& on_token = {}) const {
+    if (o.on_token)
+      throw error(MOE_ERR_INVALID_ARGUMENT,
+                  "generate_batch: generate_options::on_token is set; pass a batch_token_callback instead");
+    std::vector<int32_t> ids;
+    std::vector<int64_t> lengths;
+    for (const auto& p : prompts) {
+      ids.insert(ids.end(), p.begin(), p.end());
+      lengths.push_back(static_cast<int64_t>(p.size()));
+    }
+    moe_generate_options g = c_options(o);
+    moe_batch_token_callback callback = nullptr;
+    if (on_token) {
+      callback = [](int64_t row, int32_t token, const char* text, void* user) -> int32_t {
+        const auto& fn = *static_cast<const batch_token_callback*>(user);
+        try {
+          return fn(row, token, text ? std::string(text) : std::string());
+        } catch (...) {
+          return MOE_GENERATE_STOP_ALL;  // an exception must not unwind through the C library: stop instead
+        }
+      };
+    }
+    const size_t capacity = static_cast<size_t>(std::max<int32_t>(o.max_new_tokens, 0));
+    std::vector<int32_t> out(prompts.size() * capacity);
+    std::vector<int64_t> counts(prompts.size());
+    const int32_t none = 0;  // a valid pointer when every prompt is empty, so the library names the empty row
+    error::check(moe_generate_batch(get(), ids.empty() ? &none : ids.data(), lengths.data(),
+                                    static_cast<int64_t>(lengths.size()), &g, callback,
+                                    const_cast<void*>(static_cast<const void*>(&on_token)), out.data(),
+                                    static_cast<int64_t>(capacity), counts.data()));
+    std::vector<std::vector<int32_t>> rows(prompts.size());
+    for (size_t r = 0; r < rows.size(); ++r)
+      rows[r].assign(out.begin() + r * capacity, out.begin() + r * capacity + counts[r]);
+    return rows;
+  }
+
   // The tokenizer the checkpoint came with; throws MOE_ERR_NOT_FOUND when it had none.
   tokenizer get_tokenizer() const {
     const moe_tokenizer* tok = nullptr;
@@ -248,6 +285,19 @@ class model : public handle<moe_model, moe_model_free> {
 
  private:
   explicit model(moe_model* raw) { reset(raw); }
+  // The C options for o, without its callback.
+  static moe_generate_options c_options(const generate_options& o) {
+    moe_generate_options g;
+    moe_generate_options_init(&g);
+    g.max_new_tokens = o.max_new_tokens;
+    g.temperature = o.temperature;
+    g.top_k = o.top_k;
+    g.top_p = o.top_p;
+    g.seed = o.seed;
+    g.stop_ids = o.stop_ids.empty() ? nullptr : o.stop_ids.data();
+    g.num_stop_ids = static_cast<int32_t>(o.stop_ids.size());
+    return g;
+  }
 };
 
 // Trains a model in place (see the training section of moe.h). Options are moe_trainer_options,
@@ -302,6 +352,23 @@ class trainer : public handle<moe_trainer, moe_trainer_free> {
   void save(const std::string& directory) const { error::check(moe_trainer_save(get(), directory.c_str())); }
   void resume(const std::string& directory) { error::check(moe_trainer_resume(get(), directory.c_str())); }
   void merge_lora() { error::check(moe_trainer_merge_lora(get())); }
+
+  // Tokens routed to each expert during training, per MoE layer (see moe_trainer_expert_load).
+  struct expert_load_table {
+    std::vector<int32_t> layers;  // the model layer of each row
+    int64_t num_experts = 0;
+    std::vector<int64_t> counts;  // [layers.size(), num_experts], row-major
+  };
+  expert_load_table expert_load() const {
+    expert_load_table t;
+    int64_t rows = 0;
+    error::check(moe_trainer_expert_load(get(), nullptr, 0, nullptr, &rows, &t.num_experts));
+    t.layers.resize(static_cast<size_t>(rows));
+    t.counts.resize(static_cast<size_t>(rows * t.num_experts));
+    error::check(moe_trainer_expert_load(get(), t.counts.data(), static_cast<int64_t>(t.counts.size()), t.layers.data(),
+                                         &rows, &t.num_experts));
+    return t;
+  }
 };
 
 }  // namespace moe
