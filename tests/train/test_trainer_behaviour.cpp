@@ -60,7 +60,8 @@ fs::path temp_dir(const std::string& name) {
 
 moe_trainer_options busy_options() {
   // Everything that has state between steps: Gumbel noise, cosine schedule with warmup,
-  // accumulation, clipping, the auxiliary losses, the selection-bias updates.
+  // accumulation, clipping, the auxiliary losses, the selection-bias updates, the expert load (and
+  // capacity drops, which depend on all of them).
   moe_trainer_options o = moe::trainer::default_options();
   o.lr = 3e-3f;
   o.weight_decay = 0.01f;
@@ -76,6 +77,7 @@ moe_trainer_options busy_options() {
   o.sequence_balance_coef = 1e-3f;
   o.z_loss_coef = 1e-3f;
   o.bias_update_speed = 1e-3f;
+  o.capacity_factor = 1.f;
   return o;
 }
 

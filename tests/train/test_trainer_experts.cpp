@@ -206,6 +206,38 @@ TEST_P(TrainerExperts, LoraOnRoutedExpertsTrainsAdaptersOnlyAndMergesExactly) {
   EXPECT_FALSE(snapshot(*m) == before) << "merging changed no weight";
 }
 
+TEST(TrainerExpertsLora, FrozenExpertsKeepNoOpAdaptersAndBf16WeightsTrain) {
+  LoadOptions lo;
+  lo.dtype = MOE_DTYPE_BF16;  // LoRA leaves the base weights as they are: bf16 experts are adapted in f32
+  auto m = Model::load(test_context(), std::string(MOE_REFERENCE_DIR) + "/deepseek_v3", lo);
+  ASSERT_EQ(m->weights().layers[1].moe.experts_gate_up.dtype(), MOE_DTYPE_BF16);
+  TrainerOptions o;
+  o.lora_rank = 2;
+  o.lora_experts = true;
+  o.lr = 1e-2f;
+  o.freeze_experts = {0, 3};
+  Trainer t(*m, o);
+  auto ids = random_ids(48, 320, 12);
+  const double first = t.evaluate(ids.data(), nullptr, 4, 12).loss;
+  for (int i = 0; i < 6; ++i) t.step(ids.data(), nullptr, 4, 12);
+  EXPECT_LT(t.evaluate(ids.data(), nullptr, 4, 12).loss, first);
+  int checked = 0, trained_slices = 0;
+  for (const Trainer::Param* p : t.parameters()) {
+    if (p->value.ndim() != 3 || p->name.find(".lora_B") == std::string::npos) continue;
+    std::vector<float> b = p->value.to_vector<float>();
+    const size_t per_expert = b.size() / static_cast<size_t>(p->value.dim(0));
+    for (int64_t e = 0; e < p->value.dim(0); ++e) {
+      bool zero = true;
+      for (size_t i = 0; i < per_expert; ++i) zero = zero && b[e * per_expert + i] == 0.f;
+      if (e == 0 || e == 3) EXPECT_TRUE(zero) << p->name << ": frozen expert " << e << "'s adapter trained";
+      else trained_slices += !zero;
+    }
+    ++checked;
+  }
+  EXPECT_EQ(checked, 4);  // gate_up and down of the two MoE layers
+  EXPECT_GT(trained_slices, 8);
+}
+
 TEST(TrainerExpertsOptions, NegativeOrNonFiniteCapacityIsRejected) {
   auto m = load_f32("mixtral");
   for (float bad : {-1.f, INFINITY, NAN}) {
