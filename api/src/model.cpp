@@ -9,6 +9,35 @@
 using moe::api::guarded;
 using moe::api::require_arg;
 
+namespace {
+
+// moe_generate and moe_generate_batch read their options the same way: defaults, the fields the
+// caller's struct_size covers, then the checks. o receives the options as read; capacity is the
+// room for one sequence's new ids (capacity_name names it in errors).
+moe::GenerateParams generate_params(const moe_generate_options* options, moe_generate_options& o, const int32_t* out_ids,
+                                    int64_t capacity, const char* fn, const char* capacity_name) {
+  const std::string f(fn);
+  moe_generate_options_init(&o);
+  moe::api::read_options(options, o, fn);
+  require_arg(o.max_new_tokens >= 0, (f + ": options->max_new_tokens must be >= 0").c_str());
+  require_arg(out_ids != nullptr || o.max_new_tokens == 0, (f + ": out_ids is NULL").c_str());
+  if (capacity < o.max_new_tokens)
+    moe::fail(MOE_ERR_INVALID_ARGUMENT, f + ": " + capacity_name + " (" + std::to_string(capacity) +
+                                            ") is smaller than max_new_tokens (" + std::to_string(o.max_new_tokens) + ")");
+  require_arg(o.num_stop_ids >= 0 && (o.num_stop_ids == 0 || o.stop_ids != nullptr),
+              (f + ": stop_ids is NULL but num_stop_ids > 0").c_str());
+  moe::GenerateParams p;
+  p.max_new_tokens = o.max_new_tokens;
+  p.sampling.temperature = o.temperature;
+  p.sampling.top_k = o.top_k;
+  p.sampling.top_p = o.top_p;
+  p.sampling.seed = o.seed;
+  p.stop_ids.assign(o.stop_ids, o.stop_ids + o.num_stop_ids);
+  return p;
+}
+
+}  // namespace
+
 extern "C" {
 
 void moe_model_load_options_init_sized(moe_model_load_options* options, uint32_t struct_size) {
@@ -160,29 +189,48 @@ moe_status moe_generate(moe_model* model, const int32_t* prompt, int64_t prompt_
     require_arg(model != nullptr, "moe_generate: model is NULL");
     require_arg(prompt != nullptr && prompt_length >= 1, "moe_generate: the prompt is NULL or empty");
     moe_generate_options o{};
-    moe_generate_options_init(&o);
-    moe::api::read_options(options, o, "moe_generate");
-    require_arg(o.max_new_tokens >= 0, "moe_generate: options->max_new_tokens must be >= 0");
-    require_arg(out_ids != nullptr || o.max_new_tokens == 0, "moe_generate: out_ids is NULL");
-    if (out_capacity < o.max_new_tokens)
-      moe::fail(MOE_ERR_INVALID_ARGUMENT, "moe_generate: out_capacity (" + std::to_string(out_capacity) +
-                                              ") is smaller than max_new_tokens (" + std::to_string(o.max_new_tokens) +
-                                              ")");
-    require_arg(o.num_stop_ids >= 0 && (o.num_stop_ids == 0 || o.stop_ids != nullptr),
-                "moe_generate: stop_ids is NULL but num_stop_ids > 0");
-    moe::GenerateParams p;
-    p.max_new_tokens = o.max_new_tokens;
-    p.sampling.temperature = o.temperature;
-    p.sampling.top_k = o.top_k;
-    p.sampling.top_p = o.top_p;
-    p.sampling.seed = o.seed;
-    p.stop_ids.assign(o.stop_ids, o.stop_ids + o.num_stop_ids);
+    moe::GenerateParams p = generate_params(options, o, out_ids, out_capacity, "moe_generate", "out_capacity");
     if (o.callback) {
       p.on_token = [&](int32_t token, const char* text) { return o.callback(token, text, o.user_data) == 0; };
     }
     auto produced = model->impl->generate(prompt, prompt_length, p);
     std::memcpy(out_ids, produced.data(), produced.size() * sizeof(int32_t));
     *out_count = static_cast<int64_t>(produced.size());
+  });
+}
+
+moe_status moe_generate_batch(moe_model* model, const int32_t* prompt_ids, const int64_t* prompt_lengths,
+                              int64_t num_rows, const moe_generate_options* options, moe_batch_token_callback callback,
+                              void* user_data, int32_t* out_ids, int64_t out_row_capacity, int64_t* out_counts) {
+  return guarded([&] {
+    require_arg(model != nullptr, "moe_generate_batch: model is NULL");
+    if (num_rows < 1)
+      moe::fail(MOE_ERR_INVALID_ARGUMENT,
+                "moe_generate_batch: num_rows is " + std::to_string(num_rows) + " (there must be at least one prompt)");
+    require_arg(prompt_lengths != nullptr, "moe_generate_batch: prompt_lengths is NULL");
+    require_arg(prompt_ids != nullptr, "moe_generate_batch: prompt_ids is NULL");
+    require_arg(out_counts != nullptr, "moe_generate_batch: out_counts is NULL");
+    moe_generate_options o{};
+    moe::GenerateParams p =
+        generate_params(options, o, out_ids, out_row_capacity, "moe_generate_batch", "out_row_capacity");
+    require_arg(o.callback == nullptr,
+                "moe_generate_batch: options->callback is set; a batch reports tokens with their row through the "
+                "callback argument (moe_batch_token_callback), so leave options->callback NULL");
+    moe::RowTokenCallback on_token;
+    if (callback) {
+      on_token = [&](int64_t row, int32_t token, const char* text) {
+        const int32_t answer = callback(row, token, text, user_data);
+        return answer == MOE_GENERATE_CONTINUE ? moe::RowAction::kContinue
+               : answer == MOE_GENERATE_STOP_ALL ? moe::RowAction::kStopAll
+                                                 : moe::RowAction::kStopRow;
+      };
+    }
+    auto produced = model->impl->generate_batch(prompt_ids, prompt_lengths, num_rows, p, on_token);
+    for (int64_t r = 0; r < num_rows; ++r) {
+      if (!produced[r].empty())
+        std::memcpy(out_ids + r * out_row_capacity, produced[r].data(), produced[r].size() * sizeof(int32_t));
+      out_counts[r] = static_cast<int64_t>(produced[r].size());
+    }
   });
 }
 

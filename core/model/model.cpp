@@ -1,7 +1,6 @@
 #include "model/model.h"
 
 #include <algorithm>
-#include <unordered_set>
 
 #include "base/error.h"
 #include "model/weight_io.h"
@@ -50,8 +49,12 @@ void Model::forward(const int32_t* ids, const int64_t* lengths, int64_t num_sequ
                                        " rows x vocab " + std::to_string(vocab) + ")");
 
   KvCache cache(context_->backend(), config_, num_sequences, longest);
-  // Steps of whole or partial sequences, in order; a sequence split across steps continues from its
-  // cached keys.
+  run_sequences(ids, lengths, num_sequences, last_only, cache, out);
+}
+
+void Model::run_sequences(const int32_t* ids, const int64_t* lengths, int64_t num_sequences, bool last_only,
+                          KvCache& cache, float* out) const {
+  const int64_t vocab = config_.vocab_size;
   TokenBatch step;
   int64_t rows_done = 0, offset = 0;
   auto flush = [&] {
@@ -75,63 +78,12 @@ void Model::forward(const int32_t* ids, const int64_t* lengths, int64_t num_sequ
 }
 
 std::vector<int32_t> Model::generate(const int32_t* prompt, int64_t prompt_length, const GenerateParams& params) const {
-  require(prompt_length >= 1, MOE_ERR_INVALID_ARGUMENT, "generate: the prompt is empty");
-  require(params.max_new_tokens >= 0, MOE_ERR_INVALID_ARGUMENT, "generate: max_new_tokens must be >= 0");
-  require(params.sampling.temperature >= 0 && params.sampling.top_k >= 0 && params.sampling.top_p > 0 &&
-              params.sampling.top_p <= 1,
-          MOE_ERR_INVALID_ARGUMENT, "generate: temperature must be >= 0, top_k >= 0 and top_p in (0, 1]");
-  check_ids(prompt, prompt_length, "generate: prompt");
-  const int64_t capacity = prompt_length + params.max_new_tokens;
-  if (capacity > max_sequence_length_)
-    fail(MOE_ERR_LIMIT, "generate: prompt (" + std::to_string(prompt_length) + " tokens) + max_new_tokens (" +
-                            std::to_string(params.max_new_tokens) + ") exceeds the maximum sequence length " +
-                            std::to_string(max_sequence_length_));
-  std::vector<int32_t> produced;
-  if (params.max_new_tokens == 0) return produced;
-
-  KvCache cache(context_->backend(), config_, 1, capacity);
-  Sampler sampler(params.sampling);
-  std::unordered_set<int32_t> stop(params.stop_ids.begin(), params.stop_ids.end());
-  std::unique_ptr<TokenStream> text;
-  if (tokenizer_ && params.on_token) {
-    text = tokenizer_->stream(false);
-    // Decoders that treat the first token specially (Metaspace drops its leading space) must see the
-    // generated text as a continuation: prime the stream with the prompt's last id, text discarded.
-    text->push(prompt[prompt_length - 1]);
-  }
-  std::vector<float> logits(static_cast<size_t>(config_.vocab_size));
-
-  // Prefill in chunks; only the prompt's last token needs logits.
-  for (int64_t begin = 0; begin < prompt_length; begin += kStepTokens) {
-    int64_t end = std::min(prompt_length, begin + kStepTokens);
-    TokenBatch step;
-    for (int64_t p = begin; p < end; ++p) {
-      step.ids.push_back(prompt[p]);
-      step.slot.push_back(0);
-      step.position.push_back(static_cast<int32_t>(p));
-    }
-    if (end == prompt_length) step.logit_rows.push_back(end - begin - 1);
-    Tensor out = transformer_->forward(step, cache);
-    if (end == prompt_length) out.copy_to_host(logits.data(), logits.size() * sizeof(float));
-  }
-  for (int64_t position = prompt_length;; ++position) {
-    int32_t token = sampler.next(logits.data(), config_.vocab_size);
-    produced.push_back(token);
-    const bool last = stop.count(token) || static_cast<int64_t>(produced.size()) == params.max_new_tokens;
-    bool keep_going = true;
-    if (params.on_token) {
-      std::string piece;
-      if (text) {
-        piece = text->push(token);
-        if (last) piece += text->finish();  // bytes held back for an unfinished UTF-8 sequence
-      }
-      keep_going = params.on_token(token, text ? piece.c_str() : nullptr);
-    }
-    if (!keep_going || last) break;
-    TokenBatch step{{token}, {0}, {static_cast<int32_t>(position)}, {0}};
-    transformer_->forward(step, cache).copy_to_host(logits.data(), logits.size() * sizeof(float));
-  }
-  return produced;
+  RowTokenCallback on_row_token;
+  if (params.on_token)
+    on_row_token = [&](int64_t, int32_t token, const char* text) {
+      return params.on_token(token, text) ? RowAction::kContinue : RowAction::kStopRow;
+    };
+  return generate_rows(prompt, &prompt_length, 1, params, on_row_token, "generate", false).front();
 }
 
 }  // namespace moe

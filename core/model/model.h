@@ -33,6 +33,12 @@ struct GenerateParams {
   std::function<bool(int32_t token, const char* text)> on_token;
 };
 
+// What a row's token callback in generate_batch asks for next.
+enum class RowAction { kContinue, kStopRow, kStopAll };
+// Called with each new token of a batch: its row, the token, and its text (when the model has a
+// tokenizer, else nullptr).
+using RowTokenCallback = std::function<RowAction(int64_t row, int32_t token, const char* text)>;
+
 class Model {
  public:
   static std::unique_ptr<Model> load(std::shared_ptr<Context> context, const std::string& directory,
@@ -56,8 +62,17 @@ class Model {
   void forward(const int32_t* ids, const int64_t* lengths, int64_t num_sequences, bool last_only, float* out,
                int64_t out_capacity) const;
 
-  // New tokens after prompt (the prompt is not included).
+  // New tokens after prompt (the prompt is not included): generate_batch with one row.
   std::vector<int32_t> generate(const int32_t* prompt, int64_t prompt_length, const GenerateParams& params) const;
+
+  // New tokens after each of `rows` packed prompts (lengths[r] ids each, as forward() takes them):
+  // one forward over all prompts, then decode steps that run every unfinished row together, one
+  // token each, through a KV cache with a slot per row. Row r samples from seed + r (so it draws
+  // what generate() with that seed would). A row ends at a stop id, at max_new_tokens or when
+  // on_token says so; params.on_token is not used (on_token may be empty). Tokens are reported step
+  // by step, rows in increasing order within a step (see generate_batch.cpp).
+  std::vector<std::vector<int32_t>> generate_batch(const int32_t* ids, const int64_t* lengths, int64_t rows,
+                                                   const GenerateParams& params, const RowTokenCallback& on_token) const;
 
   // Writes config.json and the weights (transformers' names and layout) into directory.
   void save(const std::string& directory) const;
@@ -70,6 +85,15 @@ class Model {
  private:
   Model() = default;
   void check_ids(const int32_t* ids, int64_t count, const char* what) const;
+  // Sequence s of the packed ids goes into cache slot s from position 0, in steps of a bounded number
+  // of tokens (a sequence split across steps continues from its cached keys). Writes the logits of
+  // every token (last_only false) or of each sequence's last token into out, in order.
+  void run_sequences(const int32_t* ids, const int64_t* lengths, int64_t num_sequences, bool last_only,
+                     KvCache& cache, float* out) const;
+  // generate_batch's body; `what` names the caller in errors, name_rows adds "row r" to them.
+  std::vector<std::vector<int32_t>> generate_rows(const int32_t* ids, const int64_t* lengths, int64_t rows,
+                                                  const GenerateParams& params, const RowTokenCallback& on_token,
+                                                  const char* what, bool name_rows) const;
   void finish_setup(const LoadOptions& options, int64_t sliding_window);
 
   std::shared_ptr<Context> context_;
