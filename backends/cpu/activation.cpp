@@ -1,6 +1,5 @@
 // gated_act: y = act(gate) * up over rows of the fused gate|up projection (kernels in
 // kernels/activation_kernels.cpp), and its backward pass.
-#include <cmath>
 #include <string>
 
 #include "activation.h"
@@ -27,7 +26,7 @@ moe_status cpu_gated_act(moe_backend* be, const moe_tensor* x, int32_t activatio
     check_activation(activation);
     const float* xd = data_of<const float>(x);
     float* yd = data_of<float>(y);
-    parallel_ranges(backend, rows, (1 << 13) / (width + 1) + 1, 1, [&](int64_t begin, int64_t end) {
+    parallel_ranges(backend, rows, kMinFloatsPerThread / (3 * width + 1) + 1, 1, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r)
         backend.kernels.gated_act_row(xd + r * 2 * width, yd + r * width, width, activation);
     });
@@ -55,30 +54,12 @@ moe_status cpu_gated_act_backward(moe_backend* be, const moe_tensor* x, const mo
     const float* xd = data_of<const float>(x);
     const float* dyd = data_of<const float>(dy);
     float* dxd = data_of<float>(dx);
-    parallel_ranges(backend, rows, (1 << 12) / (width + 1) + 1, 1, [&](int64_t begin, int64_t end) {
+    parallel_ranges(backend, rows, kMinFloatsPerThread / (4 * width + 1) + 1, 1, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r)
-        gated_act_backward_row(xd + r * 2 * width, dyd + r * width, width, activation, dxd + r * 2 * width);
+        backend.kernels.gated_act_backward_row(xd + r * 2 * width, dyd + r * width, width, activation,
+                                               dxd + r * 2 * width);
     });
   });
-}
-
-void gated_act_backward_row(const float* x, const float* dy, int64_t width, int32_t activation, float* dx) {
-  constexpr float kC = 0.7978845608028654f, kA = 0.044715f;
-  for (int64_t j = 0; j < width; ++j) {
-    const float g = x[j], u = x[width + j];
-    float act, derivative;
-    if (activation == MOE_ACT_GELU_TANH) {
-      const float t = std::tanh(kC * (g + kA * g * g * g));
-      act = 0.5f * g * (1.f + t);
-      derivative = 0.5f * (1.f + t) + 0.5f * g * (1.f - t * t) * kC * (1.f + 3.f * kA * g * g);
-    } else {
-      const float s = 1.f / (1.f + std::exp(-g));
-      act = g * s;
-      derivative = s * (1.f + g * (1.f - s));
-    }
-    dx[j] = dy[j] * u * derivative;
-    dx[width + j] = dy[j] * act;
-  }
 }
 
 }  // namespace moe_cpu

@@ -1,8 +1,9 @@
 // attention_backward: for each query row (token t, head h) with probabilities p over keys j < kv_len[t]
 // (recomputed from q and the cache) and D = dout . out:
-//   ds_j = p_j * (dout . v_j - D);  dq = scale * sum_j ds_j k_j;  dk_j += scale * ds_j q;  dv_j += p_j dout.
-// The cache gradients of one (slot, kv head) are written by the rows of that slot and kv head only,
-// so that pair is the unit of work: no two threads ever add into the same cache row.
+//   ds_j = p_j * (dout . v_j - D);  dq = scale * sum_j ds_j k_j;  dk_j += scale * ds_j q;  dv_j += p_j dout
+// (kernels/attention_backward_kernels.cpp). The cache gradients of one (slot, kv head) are written by
+// the rows of that slot and kv head only, so that pair is the unit of work: no two threads ever add
+// into the same cache row.
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -13,6 +14,7 @@
 #include "kv_cache.h"
 #include "parallel.h"
 #include "tensor_checks.h"
+#include "thread_scratch.h"
 
 namespace moe_cpu {
 
@@ -59,58 +61,32 @@ moe_status cpu_attention_backward(moe_backend* be, const moe_tensor* q, const mo
     float* dqd = data_of<float>(dq);
     float* dkd = data_of<float>(dk_cache);
     float* dvd = data_of<float>(dv_cache);
-    // Per worker: probabilities, then score gradients, of one row.
-    std::vector<float> scratch(static_cast<size_t>(2 * c.capacity * backend.threads));
+    int64_t longest = 0;
+    for (int64_t t = 0; t < tokens; ++t) longest = std::max<int64_t>(longest, lengths[t]);
+    const size_t per_worker = (backend.kernels.attention_backward_scratch_floats(longest, c.dk, c.dv) + 15) / 16 * 16;
+    float* scratch = thread_scratch_as<float>(ScratchSlot::kAttention, per_worker * backend.threads);
 
     parallel_items(backend, static_cast<int64_t>(used_slots.size()) * c.kv_heads, [&](int worker, int64_t item) {
       const int64_t s = used_slots[item / c.kv_heads], kvh = item % c.kv_heads;
       const int64_t cache_row = (s * c.kv_heads + kvh) * c.capacity;
-      const float* k = kd + cache_row * c.dk;
-      const float* v = vd + cache_row * c.dv;
-      float* dk = dkd + cache_row * c.dk;
-      float* dv = dvd + cache_row * c.dv;
-      float* p = scratch.data() + worker * 2 * c.capacity;
-      float* ds = p + c.capacity;
-      for (int64_t t : tokens_of_slot[s]) {
-        const int64_t len = lengths[t];
-        for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
-          const int64_t row = t * heads + h;
-          const float* qr = qd + row * c.dk;
-          const float* dor = dod + row * c.dv;
-          float largest = -INFINITY;
-          for (int64_t j = 0; j < len; ++j) {
-            float dot = 0.f;
-#pragma omp simd reduction(+ : dot)
-            for (int64_t d = 0; d < c.dk; ++d) dot += qr[d] * k[j * c.dk + d];
-            p[j] = dot * scale;
-            largest = std::max(largest, p[j]);
-          }
-          float sum = 0.f;
-          for (int64_t j = 0; j < len; ++j) sum += p[j] = std::exp(p[j] - largest);
-          float d_row = 0.f;
-#pragma omp simd reduction(+ : d_row)
-          for (int64_t e = 0; e < c.dv; ++e) d_row += dor[e] * od[row * c.dv + e];
-          for (int64_t j = 0; j < len; ++j) {
-            p[j] /= sum;
-            float dp = 0.f;
-#pragma omp simd reduction(+ : dp)
-            for (int64_t e = 0; e < c.dv; ++e) dp += dor[e] * v[j * c.dv + e];
-            ds[j] = p[j] * (dp - d_row) * scale;
-          }
-          float* dqr = dqd + row * c.dk;
-          for (int64_t d = 0; d < c.dk; ++d) dqr[d] = 0.f;
-          for (int64_t j = 0; j < len; ++j) {
-            const float w = ds[j], pj = p[j];
-#pragma omp simd
-            for (int64_t d = 0; d < c.dk; ++d) {
-              dqr[d] += w * k[j * c.dk + d];
-              dk[j * c.dk + d] += w * qr[d];
-            }
-#pragma omp simd
-            for (int64_t e = 0; e < c.dv; ++e) dv[j * c.dv + e] += pj * dor[e];
-          }
-        }
-      }
+      const AttentionBackwardItem it{qd,
+                                     od,
+                                     dod,
+                                     dqd,
+                                     heads,
+                                     tokens_of_slot[s].data(),
+                                     static_cast<int64_t>(tokens_of_slot[s].size()),
+                                     kvh * group,
+                                     group,
+                                     lengths,
+                                     kd + cache_row * c.dk,
+                                     vd + cache_row * c.dv,
+                                     dkd + cache_row * c.dk,
+                                     dvd + cache_row * c.dv,
+                                     c.dk,
+                                     c.dv,
+                                     scale};
+      backend.kernels.attention_backward_item(it, scratch + worker * per_worker);
     });
   });
 }

@@ -1,6 +1,7 @@
 // cross_entropy per row: loss = (1-s) (lse - l[label]) + s (lse - mean(l)) with lse = log sum exp(l),
 // and dlogits = grad_scale * (softmax(l) - (1-s) onehot(label) - s/vocab). Every label is checked
 // before anything is written; dlogits may alias logits (each row's statistics are taken first).
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -39,7 +40,8 @@ moe_status cpu_cross_entropy(moe_backend* be, const moe_tensor* logits, const mo
     // Without dlogits the exponentials still need a place: one row per worker.
     std::vector<float> scratch(dl ? 0 : static_cast<size_t>(vocab * backend.threads));
     const double s = label_smoothing;
-    parallel_workers(backend, rows, 1, 1, [&](int worker, int64_t begin, int64_t end) {
+    const int64_t min_rows = kMinFloatsPerThread / (4 * vocab + 1) + 1;
+    parallel_workers(backend, rows, min_rows, 1, [&](int worker, int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         const float* row = l + r * vocab;
         float* grad = dl ? dl + r * vocab : nullptr;
@@ -50,10 +52,12 @@ moe_status cpu_cross_entropy(moe_backend* be, const moe_tensor* logits, const mo
           continue;
         }
         float largest = row[0];
-        double total = 0;
-        for (int64_t v = 0; v < vocab; ++v) {
-          largest = row[v] > largest ? row[v] : largest;
-          total += row[v];
+#pragma omp simd reduction(max : largest)
+        for (int64_t v = 0; v < vocab; ++v) largest = std::max(largest, row[v]);
+        double total = 0;  // only label smoothing needs the mean logit
+        if (s != 0) {
+#pragma omp simd reduction(+ : total)
+          for (int64_t v = 0; v < vocab; ++v) total += row[v];
         }
         const double picked = row[label[r]];
         float* exps = grad ? grad : scratch.data() + worker * vocab;
@@ -62,6 +66,7 @@ moe_status cpu_cross_entropy(moe_backend* be, const moe_tensor* logits, const mo
         out_loss[r] = static_cast<float>((1 - s) * (lse - picked) + s * (lse - total / vocab));
         if (grad) {
           const float inv = static_cast<float>(grad_scale / sum), smooth = static_cast<float>(grad_scale * s / vocab);
+#pragma omp simd
           for (int64_t v = 0; v < vocab; ++v) grad[v] = grad[v] * inv - smooth;
           grad[label[r]] -= static_cast<float>(grad_scale * (1 - s));
         }

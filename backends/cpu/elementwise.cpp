@@ -20,7 +20,7 @@ moe_status cpu_add(moe_backend* be, const moe_tensor* a, const moe_tensor* b, mo
     const float* bd = data_of<const float>(b);
     float* yd = data_of<float>(y);
     // y may alias a or b: each element is read before it is written, at the same index.
-    parallel_ranges(backend, n, 1 << 16, 16, [&](int64_t begin, int64_t end) {
+    parallel_ranges(backend, n, kMinFloatsPerThread, 16, [&](int64_t begin, int64_t end) {
 #pragma omp simd
       for (int64_t i = begin; i < end; ++i) yd[i] = ad[i] + bd[i];
     });
@@ -39,7 +39,7 @@ moe_status cpu_copy_2d(moe_backend* be, float* dst, int64_t dst_stride, const fl
     if (rows == 0 || cols == 0) return;
     check_pointer(dst, "dst");
     check_pointer(src, "src");
-    parallel_ranges(backend, rows, (1 << 15) / cols + 1, 1, [&](int64_t begin, int64_t end) {
+    parallel_ranges(backend, rows, kMinFloatsPerThread / cols + 1, 1, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r)
         std::memcpy(dst + r * dst_stride, src + r * src_stride, cols * sizeof(float));
     });

@@ -25,7 +25,7 @@ moe_status cpu_embedding(moe_backend* be, const moe_tensor* ids, const moe_tenso
                 " is outside the table's vocabulary [0, " + std::to_string(vocab) + ")");
     float* o = data_of<float>(out);
     const bool bf16 = table->dtype == MOE_DTYPE_BF16;
-    parallel_ranges(backend, tokens, (1 << 14) / (dim + 1) + 1, 1, [&](int64_t begin, int64_t end) {
+    parallel_ranges(backend, tokens, kMinFloatsPerThread / (2 * dim + 1) + 1, 1, [&](int64_t begin, int64_t end) {
       for (int64_t t = begin; t < end; ++t) {
         if (bf16)
           backend.kernels.bf16_to_f32(data_of<const uint16_t>(table) + id[t] * dim, o + t * dim, dim);
@@ -57,7 +57,7 @@ moe_status cpu_embedding_backward(moe_backend* be, const moe_tensor* ids, const 
                 " is outside the table's vocabulary [0, " + std::to_string(vocab) + ")");
     const float* g = data_of<const float>(dout);
     float* table = data_of<float>(dtable);
-    parallel_ranges(backend, dim, 16, 16, [&](int64_t begin, int64_t end) {
+    parallel_ranges(backend, dim, kMinFloatsPerThread / (2 * tokens + 1) + 16, 16, [&](int64_t begin, int64_t end) {
       for (int64_t t = 0; t < tokens; ++t) {
         float* row = table + id[t] * dim;
 #pragma omp simd

@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "gemm.h"
 #include "parallel.h"
+#include "expert_schedule.h"
 #include "row_buckets.h"
 #include "tensor_checks.h"
 #include "thread_scratch.h"
@@ -44,7 +45,7 @@ void large_expert(moe_backend& be, int64_t m, int64_t dim, int64_t width, const 
   float* output = thread_scratch_as<float>(ScratchSlot::kExpertOutput, static_cast<size_t>(rows * dim));
   const auto type = bf16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
 
-  parallel_ranges(be, rows, (1 << 13) / dim + 1, 1, [&](int64_t begin, int64_t end) {
+  parallel_ranges(be, rows, kMinFloatsPerThread / (2 * dim + 1) + 1, 1, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       char* row = input + r * dim * welem;
       if (r >= m)
@@ -57,7 +58,7 @@ void large_expert(moe_backend& be, int64_t m, int64_t dim, int64_t width, const 
   });
   be.matmuls.run(MatmulShape{rows, 2 * width, dim, dim, dim, 2 * width, type, type, false, true, 1.f, 0.f}, input,
                  w_gate_up, hidden);
-  parallel_ranges(be, rows, (1 << 13) / width + 1, 1, [&](int64_t begin, int64_t end) {
+  parallel_ranges(be, rows, kMinFloatsPerThread / (3 * width + 1) + 1, 1, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       if (bf16)
         be.kernels.gated_act_row_bf16(hidden + r * 2 * width, reinterpret_cast<uint16_t*>(activated) + r * width,
@@ -69,7 +70,7 @@ void large_expert(moe_backend& be, int64_t m, int64_t dim, int64_t width, const 
   });
   be.matmuls.run(MatmulShape{rows, dim, width, width, width, dim, type, type, false, true, 1.f, 0.f}, activated, w_down,
                  output);
-  parallel_ranges(be, m, (1 << 14) / dim + 1, 1, [&](int64_t begin, int64_t end) {
+  parallel_ranges(be, m, kMinFloatsPerThread / (2 * dim + 1) + 1, 1, [&](int64_t begin, int64_t end) {
     std::memcpy(y + begin * dim, output + begin * dim, (end - begin) * dim * sizeof(float));
   });
 }
@@ -116,9 +117,8 @@ moe_status cpu_expert_mlp(moe_backend* be, const moe_tensor* x, const moe_tensor
     const auto* dn = static_cast<const char*>(down->data);
     const float* xd = data_of<const float>(x);
     float* yd = data_of<float>(y);
-    for (int64_t e = 0; e < experts; ++e) {
+    auto run_expert = [&](int64_t e) {
       const int64_t m = off[e + 1] - off[e];
-      if (m == 0) continue;
       const char* w_gate_up = gu + static_cast<size_t>(e * 2 * width * dim) * welem;
       const char* w_down = dn + static_cast<size_t>(e * dim * width) * welem;
       if (m <= gemv_max_rows(wtype))
@@ -127,7 +127,11 @@ moe_status cpu_expert_mlp(moe_backend* be, const moe_tensor* x, const moe_tensor
       else
         large_expert(backend, m, dim, width, xd + off[e] * dim, w_gate_up, w_down, wtype, activation,
                      yd + off[e] * dim);
-    }
+    };
+    const ExpertSchedule schedule = schedule_experts(backend, off, experts, kExpertsShareRows);
+    for (int64_t e : schedule.solo) run_expert(e);
+    parallel_items(backend, static_cast<int64_t>(schedule.shared.size()),
+                   [&](int, int64_t i) { run_expert(schedule.shared[i]); });
   });
 }
 

@@ -8,15 +8,16 @@
 // nothing to any gradient.
 #include <cstring>
 #include <string>
-#include <vector>
 
 #include "activation.h"
 #include "backend_ops.h"
 #include "errors.h"
 #include "gemm.h"
 #include "parallel.h"
+#include "expert_schedule.h"
 #include "row_buckets.h"
 #include "tensor_checks.h"
+#include "thread_scratch.h"
 
 namespace moe_cpu {
 namespace {
@@ -32,9 +33,12 @@ void expert_backward(moe_backend& be, int64_t m, int64_t dim, int64_t width, con
                      const ExpertGradients& out) {
   const int64_t rows = m <= gemv_max_rows(wtype) ? m : round_rows_up(m);
   const int64_t f2 = 2 * width;
-  // One zeroed allocation for every intermediate: padded X and dY, H, A, dA and dH.
-  std::vector<float> buffer(static_cast<size_t>(rows * (2 * dim + 2 * f2 + 2 * width)));
-  float* xp = buffer.data();
+  // One scratch block for every intermediate: padded X and dY, H, A, dA and dH. It is the calling
+  // thread's and reused across calls (a fresh zeroed allocation per expert cost more in page faults
+  // and clearing than the products). Only the padding rows of X and dY need zeros: the products
+  // and the activation write every row of H, A, dA and dH.
+  float* xp = thread_scratch_as<float>(ScratchSlot::kExpertBackward,
+                                       static_cast<size_t>(rows * (2 * dim + 2 * f2 + 2 * width)));
   float* dyp = xp + rows * dim;
   float* h = dyp + rows * dim;
   float* a = h + rows * f2;
@@ -42,6 +46,8 @@ void expert_backward(moe_backend& be, int64_t m, int64_t dim, int64_t width, con
   float* dh = da + rows * width;
   std::memcpy(xp, x, m * dim * sizeof(float));
   std::memcpy(dyp, dy, m * dim * sizeof(float));
+  std::memset(xp + m * dim, 0, (rows - m) * dim * sizeof(float));
+  std::memset(dyp + m * dim, 0, (rows - m) * dim * sizeof(float));
 
   gemm(be, false, true, rows, f2, dim, 1.f, xp, MOE_DTYPE_F32, dim, w_gate_up, wtype, dim, 0.f, h, f2);
   for (int64_t r = 0; r < rows; ++r) be.kernels.gated_act_row(h + r * f2, a + r * width, width, activation);
@@ -50,9 +56,9 @@ void expert_backward(moe_backend& be, int64_t m, int64_t dim, int64_t width, con
          width);
   if (!out.dx && !out.dgate_up) return;
   gemm(be, false, false, rows, width, dim, 1.f, dyp, MOE_DTYPE_F32, dim, w_down, wtype, width, 0.f, da, width);
-  parallel_ranges(be, rows, 8, 1, [&](int64_t begin, int64_t end) {
+  parallel_ranges(be, rows, kMinFloatsPerThread / (4 * width + 1) + 1, 1, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r)
-      gated_act_backward_row(h + r * f2, da + r * width, width, activation, dh + r * f2);
+      be.kernels.gated_act_backward_row(h + r * f2, da + r * width, width, activation, dh + r * f2);
   });
   if (out.dgate_up)  // [2F, dim] += dH^T [2F, rows] . X [rows, dim]
     gemm(be, true, false, f2, dim, rows, 1.f, dh, MOE_DTYPE_F32, f2, xp, MOE_DTYPE_F32, dim, 1.f, out.dgate_up, dim);
@@ -110,9 +116,8 @@ moe_status cpu_expert_mlp_backward(moe_backend* be, const moe_tensor* x, const m
       return;
     }
     const size_t welem = gate_up->dtype == MOE_DTYPE_BF16 ? 2 : 4;
-    for (int64_t e = 0; e < experts; ++e) {
+    auto run_expert = [&](int64_t e) {
       const int64_t m = off[e + 1] - off[e];
-      if (m == 0) continue;
       const ExpertGradients grads{dxd ? dxd + off[e] * dim : nullptr,
                                   dgate_up ? data_of<float>(dgate_up) + e * 2 * width * dim : nullptr,
                                   ddown ? data_of<float>(ddown) + e * dim * width : nullptr};
@@ -121,7 +126,12 @@ moe_status cpu_expert_mlp_backward(moe_backend* be, const moe_tensor* x, const m
                       static_cast<const char*>(gate_up->data) + static_cast<size_t>(e * 2 * width * dim) * welem,
                       static_cast<const char*>(down->data) + static_cast<size_t>(e * dim * width) * welem,
                       gate_up->dtype, activation, grads);
-    }
+    };
+    // Each expert writes only its own weight gradients and dx rows, so experts can run side by side.
+    const ExpertSchedule schedule = schedule_experts(backend, off, experts, kExpertsShareRows);
+    for (int64_t e : schedule.solo) run_expert(e);
+    parallel_items(backend, static_cast<int64_t>(schedule.shared.size()),
+                   [&](int, int64_t i) { run_expert(schedule.shared[i]); });
   });
 }
 

@@ -25,7 +25,7 @@ size_t element_size(moe_dtype t) { return t == MOE_DTYPE_BF16 ? 2 : 4; }
 const void* pack_a(moe_backend& be, const void* a, moe_dtype from, bool trans_a, int64_t lda, int64_t m, int64_t k,
                    moe_dtype to, ScratchSlot slot) {
   void* out = thread_scratch(slot, static_cast<size_t>(m * k) * element_size(to));
-  parallel_ranges(be, m, (1 << 14) / k + 1, 1, [&](int64_t begin, int64_t end) {
+  parallel_ranges(be, m, kMinFloatsPerThread / (2 * k + 1) + 1, 1, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       if (!trans_a && to == MOE_DTYPE_BF16 && from == MOE_DTYPE_F32) {
         be.kernels.f32_to_bf16(static_cast<const float*>(a) + r * lda, static_cast<uint16_t*>(out) + r * k, k);

@@ -39,7 +39,7 @@ moe_status cpu_add_gumbel_noise(moe_backend* be, moe_tensor* logits, uint64_t se
     moe_backend& backend = backend_of(be);
     const int64_t n = check_tensor(logits, "logits", MOE_DTYPE_F32, 2);
     float* l = data_of<float>(logits);
-    parallel_ranges(backend, n, 1 << 12, 16, [&](int64_t begin, int64_t end) {
+    parallel_ranges(backend, n, kMinFloatsPerThread / 8, 16, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         const double u = (philox4x32_10_first_word(offset + static_cast<uint64_t>(i), seed) + 0.5) * 0x1p-32;
         l[i] += static_cast<float>(scale * -std::log(-std::log(u)));

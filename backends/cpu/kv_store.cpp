@@ -52,7 +52,8 @@ void move_rows(moe_backend& backend, const moe_tensor* k, const moe_tensor* v, c
   auto* vd = static_cast<float*>(v->data);
   auto* kc = static_cast<float*>(k_cache->data);
   auto* vc = static_cast<float*>(v_cache->data);
-  parallel_ranges(backend, tokens * c.kv_heads, (1 << 13) / (c.dk + c.dv + 1) + 1, 1, [&](int64_t begin, int64_t end) {
+  const int64_t min_rows = kMinFloatsPerThread / (2 * (c.dk + c.dv) + 1) + 1;
+  parallel_ranges(backend, tokens * c.kv_heads, min_rows, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const int64_t t = i / c.kv_heads, h = i % c.kv_heads;
       const int64_t row = (s[t] * c.kv_heads + h) * c.capacity + p[t];

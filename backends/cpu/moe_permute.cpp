@@ -85,7 +85,7 @@ moe_status cpu_moe_permute(moe_backend* be, const moe_tensor* x, const moe_tenso
 
     const float* xd = data_of<const float>(x);
     float* out = data_of<float>(x_sorted);
-    parallel_ranges(backend, rows, (1 << 14) / (dim + 1) + 1, 1, [&](int64_t begin, int64_t end) {
+    parallel_ranges(backend, rows, kMinFloatsPerThread / (2 * dim + 1) + 1, 1, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r)
         std::memcpy(out + r * dim, xd + (src[r] / top_k) * dim, dim * sizeof(float));
     });
@@ -103,7 +103,8 @@ moe_status cpu_moe_unpermute(moe_backend* be, const moe_tensor* y_sorted, const 
     const float* y = data_of<const float>(y_sorted);
     const float* w = data_of<const float>(weights);
     float* o = data_of<float>(out);
-    parallel_ranges(backend, tokens, (1 << 14) / (dim * top_k + 1) + 1, 1, [&](int64_t begin, int64_t end) {
+    const int64_t min_tokens = kMinFloatsPerThread / (dim * (top_k + 1) + 1) + 1;
+    parallel_ranges(backend, tokens, min_tokens, 1, [&](int64_t begin, int64_t end) {
       for (int64_t t = begin; t < end; ++t) {
         float* orow = o + t * dim;
         if (!accumulate) std::memset(orow, 0, dim * sizeof(float));
@@ -136,7 +137,7 @@ moe_status cpu_moe_unpermute_backward(moe_backend* be, const moe_tensor* y_sorte
     const float* g = data_of<const float>(dout);
     float* dy = data_of<float>(dy_sorted);
     float* dw = dweights ? data_of<float>(dweights) : nullptr;
-    parallel_ranges(backend, rows, (1 << 13) / (dim + 1) + 1, 1, [&](int64_t begin, int64_t end) {
+    parallel_ranges(backend, rows, kMinFloatsPerThread / (3 * dim + 1) + 1, 1, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         const int64_t f = src[r];
         const float* grow = g + (f / top_k) * dim;

@@ -1,5 +1,7 @@
 #include "onednn_matmul.h"
 
+#include <omp.h>
+
 #include <cstring>
 
 #include "parallel.h"
@@ -21,7 +23,8 @@ uint32_t bits_of(float f) {
 bool MatmulCache::Key::operator==(const Key& o) const {
   const MatmulShape &a = shape, &b = o.shape;
   // Floats by their bits: equal values give equal primitives, and a NaN alpha still finds itself.
-  return a.m == b.m && a.n == b.n && a.k == b.k && a.lda == b.lda && a.ldb == b.ldb && a.ldc == b.ldc &&
+  return threads == o.threads && a.m == b.m && a.n == b.n && a.k == b.k && a.lda == b.lda && a.ldb == b.ldb &&
+         a.ldc == b.ldc &&
          a.a_type == b.a_type && a.b_type == b.b_type && a.trans_a == b.trans_a && a.trans_b == b.trans_b &&
          bits_of(a.alpha) == bits_of(b.alpha) && bits_of(a.beta) == bits_of(b.beta);
 }
@@ -30,6 +33,7 @@ size_t MatmulCache::KeyHash::operator()(const Key& key) const {
   const MatmulShape& s = key.shape;
   uint64_t h = 1469598103934665603ull;
   auto mix = [&h](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
+  mix(static_cast<uint64_t>(key.threads));
   mix(static_cast<uint64_t>(s.m));
   mix(static_cast<uint64_t>(s.n));
   mix(static_cast<uint64_t>(s.k));
@@ -49,7 +53,7 @@ uint64_t MatmulCache::primitives_created() const {
   return created_;
 }
 
-std::shared_ptr<const MatmulCache::Entry> MatmulCache::create(const MatmulShape& s) const {
+std::shared_ptr<const MatmulCache::Entry> MatmulCache::create(const MatmulShape& s, int threads) const {
   auto entry = std::make_shared<Entry>();
   entry->a = s.trans_a ? dnnl::memory::desc({s.m, s.k}, s.a_type, {1, s.lda})
                        : dnnl::memory::desc({s.m, s.k}, s.a_type, {s.lda, 1});
@@ -65,15 +69,15 @@ std::shared_ptr<const MatmulCache::Entry> MatmulCache::create(const MatmulShape&
     attr.set_post_ops(post);
   }
   // oneDNN sizes its blocking by the thread count seen at creation.
-  OmpThreadCount threads(threads_);
+  OmpThreadCount team(threads);
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(entry->a, entry->b, entry->c), attr, engine_);
   entry->scratchpad = pd.scratchpad_desc();
   entry->primitive = dnnl::matmul(pd);
   return entry;
 }
 
-std::shared_ptr<const MatmulCache::Entry> MatmulCache::find_or_create(const MatmulShape& shape) {
-  const Key key{shape};
+std::shared_ptr<const MatmulCache::Entry> MatmulCache::find_or_create(const MatmulShape& shape, int threads) {
+  const Key key{shape, threads};
   {
     std::lock_guard lock(mutex_);
     if (auto it = index_.find(key); it != index_.end()) {
@@ -83,7 +87,7 @@ std::shared_ptr<const MatmulCache::Entry> MatmulCache::find_or_create(const Matm
   }
   // Created outside the lock: JIT compilation takes a while and other shapes need not wait. Two
   // threads missing on the same key both create; the first insert wins.
-  auto entry = create(shape);
+  auto entry = create(shape, threads);
   std::lock_guard lock(mutex_);
   ++created_;
   if (auto it = index_.find(key); it != index_.end()) return it->second->second;
@@ -97,8 +101,12 @@ std::shared_ptr<const MatmulCache::Entry> MatmulCache::find_or_create(const Matm
 }
 
 void MatmulCache::run(const MatmulShape& shape, const void* a, const void* b, float* c) {
-  auto entry = find_or_create(shape);
-  OmpThreadCount threads(threads_);
+  // One thread inside a parallel region (oneDNN would run serially there anyway) and for small
+  // products; all of the instance's threads otherwise.
+  const double flops = 2.0 * static_cast<double>(shape.m) * static_cast<double>(shape.n) * static_cast<double>(shape.k);
+  const int threads = omp_in_parallel() || flops < kParallelFlops ? 1 : threads_;
+  auto entry = find_or_create(shape, threads);
+  OmpThreadCount team(threads);
   dnnl::stream stream(engine_);
   std::unordered_map<int, dnnl::memory> args{
       {DNNL_ARG_SRC, dnnl::memory(entry->a, engine_, const_cast<void*>(a))},

@@ -30,6 +30,10 @@ struct MatmulShape {
 
 class MatmulCache {
  public:
+  // Products of fewer flops than this run on one thread: split over two they gain less than the
+  // parallel region costs (at ~100 GFLOP/s per core, 4 MFLOP is ~40 us).
+  static constexpr double kParallelFlops = 4e6;
+
   // The most primitives kept; the least recently used is dropped beyond it.
   static constexpr size_t kCapacity = 512;
 
@@ -43,6 +47,7 @@ class MatmulCache {
  private:
   struct Key {
     MatmulShape shape;
+    int threads;  // the primitive's blocking depends on it
     bool operator==(const Key& other) const;
   };
   struct KeyHash {
@@ -54,8 +59,8 @@ class MatmulCache {
   };
   using Lru = std::list<std::pair<Key, std::shared_ptr<const Entry>>>;
 
-  std::shared_ptr<const Entry> find_or_create(const MatmulShape& shape);
-  std::shared_ptr<const Entry> create(const MatmulShape& shape) const;
+  std::shared_ptr<const Entry> find_or_create(const MatmulShape& shape, int threads);
+  std::shared_ptr<const Entry> create(const MatmulShape& shape, int threads) const;
 
   const int threads_;
   dnnl::engine engine_;

@@ -25,7 +25,7 @@ moe_status cpu_rmsnorm(moe_backend* be, const moe_tensor* x, const moe_tensor* w
     const float* xd = data_of<const float>(x);
     float* yd = data_of<float>(y);
     const int64_t rows = n / width;
-    parallel_ranges(backend, rows, (1 << 14) / width + 1, 1, [&](int64_t begin, int64_t end) {
+    parallel_ranges(backend, rows, kMinFloatsPerThread / (2 * width + 1) + 1, 1, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r)
         backend.kernels.rmsnorm_row(xd + r * width, weight->data, weight->dtype == MOE_DTYPE_BF16, eps, width,
                                     yd + r * width);
@@ -56,38 +56,43 @@ moe_status cpu_rmsnorm_backward(moe_backend* be, const moe_tensor* x, const moe_
     const float* xd = data_of<const float>(x);
     const float* dyd = data_of<const float>(dy);
     float* dxd = data_of<float>(dx);
-    const bool bf16 = weight->dtype == MOE_DTYPE_BF16;
-    std::vector<float> rstd(static_cast<size_t>(rows));
-    parallel_ranges(backend, rows, 64, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> w(static_cast<size_t>(width));
+    for (int64_t j = 0; j < width; ++j) w[j] = float_at(weight->data, weight->dtype == MOE_DTYPE_BF16, j);
+    // One pass over the rows; each worker sums its rows' dweight terms in its own row of partial
+    // (in double, as the whole reduction was), added up after.
+    const int64_t threads = team_threads(backend);
+    std::vector<double> partial(dweight ? static_cast<size_t>(threads * width) : 0, 0.0);
+    parallel_workers(backend, rows, kMinFloatsPerThread / (3 * width + 1) + 1, 1,
+                     [&](int worker, int64_t begin, int64_t end) {
+      double* dw = dweight ? partial.data() + worker * width : nullptr;
       for (int64_t r = begin; r < end; ++r) {
-        double squares = 0;
-        for (int64_t j = 0; j < width; ++j) squares += static_cast<double>(xd[r * width + j]) * xd[r * width + j];
-        rstd[r] = static_cast<float>(1.0 / std::sqrt(squares / width + eps));
+        const float* xr = xd + r * width;
+        const float* dyr = dyd + r * width;
+        double squares = 0, dot = 0;
+#pragma omp simd reduction(+ : squares, dot)
+        for (int64_t j = 0; j < width; ++j) {
+          squares += static_cast<double>(xr[j]) * xr[j];
+          dot += static_cast<double>(xr[j]) * w[j] * dyr[j];
+        }
+        const float s = static_cast<float>(1.0 / std::sqrt(squares / width + eps));
+        const float correction = static_cast<float>(dot / width) * s * s * s;
+        if (dw) {  // before dx is written: dx may alias dy
+#pragma omp simd
+          for (int64_t j = 0; j < width; ++j) dw[j] += static_cast<double>(dyr[j]) * xr[j] * s;
+        }
+        float* dxr = dxd + r * width;
+#pragma omp simd
+        for (int64_t j = 0; j < width; ++j) dxr[j] = s * w[j] * dyr[j] - xr[j] * correction;
       }
     });
     if (dweight) {
       float* dw = data_of<float>(dweight);
-      parallel_ranges(backend, width, 64, 16, [&](int64_t begin, int64_t end) {
-        for (int64_t j = begin; j < end; ++j) {
-          double sum = 0;
-          for (int64_t r = 0; r < rows; ++r)
-            sum += static_cast<double>(dyd[r * width + j]) * xd[r * width + j] * rstd[r];
-          dw[j] += static_cast<float>(sum);
-        }
-      });
-    }
-    parallel_ranges(backend, rows, 64, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {
-        const float* xr = xd + r * width;
-        const float* dyr = dyd + r * width;
-        double dot = 0;
-        for (int64_t j = 0; j < width; ++j)
-          dot += static_cast<double>(xr[j]) * float_at(weight->data, bf16, j) * dyr[j];
-        const float s = rstd[r], correction = static_cast<float>(dot / width) * s * s * s;
-        float* dxr = dxd + r * width;
-        for (int64_t j = 0; j < width; ++j) dxr[j] = s * float_at(weight->data, bf16, j) * dyr[j] - xr[j] * correction;
+      for (int64_t j = 0; j < width; ++j) {
+        double sum = 0;
+        for (int64_t t = 0; t < threads; ++t) sum += partial[t * width + j];
+        dw[j] += static_cast<float>(sum);
       }
-    });
+    }
   });
 }
 

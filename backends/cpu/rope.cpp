@@ -59,7 +59,8 @@ moe_status cpu_rope(moe_backend* be, moe_tensor* x, const moe_tensor* positions,
     float* xd = data_of<float>(x);
     const float* cos = data_of<const float>(cos_table);
     const float* sin = data_of<const float>(sin_table);
-    parallel_ranges(backend, tokens * heads, (1 << 13) / rot_dim + 1, 1, [&](int64_t begin, int64_t end) {
+    const int64_t min_rows = kMinFloatsPerThread / (2 * rot_dim + 1) + 1;
+    parallel_ranges(backend, tokens * heads, min_rows, 1, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         const int64_t p = pos[i / heads];
         float* head = xd + i * head_dim + rot_offset;

@@ -80,7 +80,8 @@ moe_status cpu_route_softmax_topk(moe_backend* be, const moe_tensor* logits, int
     // Per worker: the top-k values, then the exponentials of one row.
     const int64_t per_worker = top_k + experts;
     std::vector<float> scratch(static_cast<size_t>(per_worker * backend.threads));
-    parallel_workers(backend, tokens, 64, 1, [&](int worker, int64_t begin, int64_t end) {
+    const int64_t min_tokens = kMinFloatsPerThread / (4 * experts + 1) + 1;
+    parallel_workers(backend, tokens, min_tokens, 1, [&](int worker, int64_t begin, int64_t end) {
       float* top_values = scratch.data() + worker * per_worker;
       float* exps = top_values + top_k;
       for (int64_t t = begin; t < end; ++t) {
@@ -132,7 +133,8 @@ moe_status cpu_route_sigmoid_group_topk(moe_backend* be, const moe_tensor* logit
     std::vector<float> scratch(static_cast<size_t>(per_worker * backend.threads));
     std::vector<int32_t> group_ids(static_cast<size_t>(topk_group * backend.threads));
     std::vector<char> allowed_groups(static_cast<size_t>(n_group * backend.threads));
-    parallel_workers(backend, tokens, 16, 1, [&](int worker, int64_t begin, int64_t end) {
+    const int64_t min_tokens = kMinFloatsPerThread / (4 * experts + 1) + 1;
+    parallel_workers(backend, tokens, min_tokens, 1, [&](int worker, int64_t begin, int64_t end) {
       float* s = scratch.data() + worker * per_worker;
       float* choice = s + experts;
       float* group_score = choice + experts;

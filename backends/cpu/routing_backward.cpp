@@ -46,7 +46,7 @@ moe_status cpu_route_softmax_topk_backward(moe_backend* be, const moe_tensor* lo
     const int32_t* id = data_of<const int32_t>(ids);
     const float* dw = data_of<const float>(dweights);
     float* dl = data_of<float>(dlogits);
-    parallel_ranges(backend, tokens, 64, 1, [&](int64_t begin, int64_t end) {
+    parallel_ranges(backend, tokens, kMinFloatsPerThread / (8 * experts + 1) + 1, 1, [&](int64_t begin, int64_t end) {
       for (int64_t t = begin; t < end; ++t) {
         const float* row = l + t * experts;
         const int32_t* chosen = id + t * top_k;
@@ -87,7 +87,7 @@ moe_status cpu_route_sigmoid_topk_backward(moe_backend* be, const moe_tensor* lo
     const float* dw = data_of<const float>(dweights);
     float* dl = data_of<float>(dlogits);
     auto sigmoid = [](double x) { return 1.0 / (1.0 + std::exp(-x)); };
-    parallel_ranges(backend, tokens, 64, 1, [&](int64_t begin, int64_t end) {
+    parallel_ranges(backend, tokens, kMinFloatsPerThread / (8 * experts + 1) + 1, 1, [&](int64_t begin, int64_t end) {
       for (int64_t t = begin; t < end; ++t) {
         const float* row = l + t * experts;
         const int32_t* chosen = id + t * top_k;

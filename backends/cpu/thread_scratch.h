@@ -17,6 +17,7 @@ enum class ScratchSlot {
   kExpertActivated,  // expert_mlp: act(gate) * up
   kExpertOutput,     // expert_mlp: down projection
   kAttention,        // attention tiles of all worker threads
+  kExpertBackward,   // expert_mlp_backward: padded X and dY and the recomputed intermediates
   kCount
 };
 

@@ -44,7 +44,51 @@ void gated_row_bf16(const float* x, uint16_t* y, int64_t width) {
       [y](int64_t j, Vec v, int n) { store_bf16_partial(y + j, v, n); });
 }
 
+// dx = [dy * up * act'(gate) | dy * act(gate)] for one lane group. With s = sigmoid(t) and
+// act = gate * s: act' = s + gate * s * (1 - s) * dt/dgate, dt/dgate = 1 (SiLU) or
+// 2 sqrt(2/pi) (1 + 3 * 0.044715 gate^2) (GELU-tanh).
+template <int32_t kActivation>
+inline void gated_backward(Vec gate, Vec up, Vec dy, Vec& dgate, Vec& dup) {
+  constexpr float kTwoC = 2.f * 0.7978845608028654f, kA = 0.044715f;
+  Vec t = gate, dt = broadcast(1.f);
+  if constexpr (kActivation == MOE_ACT_GELU_TANH) {
+    const Vec g2 = mul(gate, gate);
+    t = mul(fmadd(mul(g2, broadcast(kA)), gate, gate), broadcast(kTwoC));
+    dt = mul(fmadd(g2, broadcast(3.f * kA), broadcast(1.f)), broadcast(kTwoC));
+  }
+  const Vec s = div(broadcast(1.f), add(broadcast(1.f), exp(sub(zero(), t))));
+  const Vec act = mul(gate, s);
+  const Vec derivative = fmadd(mul(act, sub(broadcast(1.f), s)), dt, s);
+  dgate = mul(mul(dy, up), derivative);
+  dup = mul(dy, act);
+}
+
+template <int32_t kActivation>
+void gated_backward_row(const float* x, const float* dy, int64_t width, float* dx) {
+  Vec dg, du;
+  int64_t j = 0;
+  for (; j + kLanes <= width; j += kLanes) {
+    gated_backward<kActivation>(load(x + j), load(x + width + j), load(dy + j), dg, du);
+    store(dx + j, dg);
+    store(dx + width + j, du);
+  }
+  if (j < width) {
+    const int rest = static_cast<int>(width - j);
+    gated_backward<kActivation>(load_partial(x + j, rest), load_partial(x + width + j, rest),
+                                load_partial(dy + j, rest), dg, du);
+    store_partial(dx + j, dg, rest);
+    store_partial(dx + width + j, du, rest);
+  }
+}
+
 }  // namespace
+
+void gated_act_backward_row(const float* x, const float* dy, int64_t width, int32_t activation, float* dx) {
+  if (activation == MOE_ACT_GELU_TANH)
+    gated_backward_row<MOE_ACT_GELU_TANH>(x, dy, width, dx);
+  else
+    gated_backward_row<MOE_ACT_SILU>(x, dy, width, dx);
+}
 
 void gated_act_row(const float* x, float* y, int64_t width, int32_t activation) {
   if (activation == MOE_ACT_GELU_TANH)

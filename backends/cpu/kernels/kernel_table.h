@@ -40,6 +40,27 @@ struct AttentionItem {
   int64_t out_token_stride;
 };
 
+// One attention_backward work item: the query rows (token tokens[i], head h) for i < n_tokens and h in
+// [head0, head0 + heads), all reading the same cache rows (one kv head of one slot). Row r = token *
+// heads_total + h of q, dq [.., dk] and out, dout [.., dv]; keys [0, kv_len[token]) of k, v and of
+// their gradients dk_grad, dv_grad, which the item adds into.
+struct AttentionBackwardItem {
+  const float* q;
+  const float* out;
+  const float* dout;
+  float* dq;
+  int64_t heads_total;
+  const int64_t* tokens;
+  int64_t n_tokens, head0, heads;
+  const int32_t* kv_len;  // indexed by token
+  const float* k;  // [capacity, dk]
+  const float* v;  // [capacity, dv]
+  float* dk_grad;
+  float* dv_grad;
+  int64_t dk, dv;
+  float scale;
+};
+
 struct KernelTable {
   const char* isa;  // "avx512" or "avx2"
 
@@ -50,10 +71,16 @@ struct KernelTable {
   // Blocked attention with an online softmax; scratch is 64-byte aligned.
   void (*attention_item)(const AttentionItem& item, float* scratch);
 
+  // Floats of scratch attention_backward_item needs for items reading up to `keys` keys.
+  size_t (*attention_backward_scratch_floats)(int64_t keys, int64_t dk, int64_t dv);
+  void (*attention_backward_item)(const AttentionBackwardItem& item, float* scratch);
+
   // y[j] = act(x[j]) * x[j + width], j < width (one row of gated_act); act is MOE_ACT_*.
   void (*gated_act_row)(const float* x, float* y, int64_t width, int32_t activation);
   // The same, written as bf16 (the input of a bf16 expert down projection).
   void (*gated_act_row_bf16)(const float* x, uint16_t* y, int64_t width, int32_t activation);
+  // dx [2 * width] = the gradient of one gated_act row x [2 * width] for dy [width].
+  void (*gated_act_backward_row)(const float* x, const float* dy, int64_t width, int32_t activation, float* dx);
 
   // y = 1 / (1 + exp(-x)) (the DeepSeek router's scores).
   void (*sigmoid)(const float* x, float* y, int64_t count);
