@@ -73,7 +73,16 @@ Dataset load_safetensors(const std::string& path) {
 
 Dataset load_text(const std::string& path, const moe::model& model, int64_t seq_len) {
   std::string text = read_file(path);
-  moe::tokenizer tok = model.get_tokenizer();
+  // A text corpus needs the model's tokenizer; say which flag gives one rather than how the model was made.
+  moe::tokenizer tok = [&] {
+    try {
+      return model.get_tokenizer();
+    } catch (const moe::error& e) {
+      throw std::runtime_error("--data: " + path + " is text, and the model has no tokenizer to encode it (" + e.what() +
+                               "): give --tokenizer tokenizer.json with --config, or a --model directory holding one, "
+                               "or pre-tokenised .safetensors data");
+    }
+  }();
   // Encode paragraph by paragraph (bounded memory per call, same ids: pre-tokenisation splits there).
   std::vector<int32_t> all;
   size_t start = 0;
