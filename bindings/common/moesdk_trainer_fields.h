@@ -42,7 +42,8 @@
   X(bool, lora_attention, loraAttention)                         \
   X(bool, lora_experts, loraExperts)                             \
   X(int32_t, task, task)                                         \
-  X(int32_t, num_labels, numLabels)
+  X(int32_t, num_labels, numLabels)                              \
+  X(float, capacity_factor, capacityFactor)
 
 #define MOESDK_TRAIN_STATS_FIELDS(X)        \
   X(double, loss, loss)                     \
@@ -53,6 +54,7 @@
   X(int64_t, step, step)                    \
   X(bool, skipped, skipped)                 \
   X(double, expert_balance, expertBalance)  \
-  X(double, accuracy, accuracy)
+  X(double, accuracy, accuracy)             \
+  X(double, dropped_fraction, droppedFraction)
 
 #endif /* MOESDK_TRAINER_FIELDS_H */

@@ -10,7 +10,7 @@
  * The output is text, one record a line: a name, then numbers (%.17g doubles, %.9g floats: both read
  * back exactly).
  *   created_logits  F...   last-token logits of sequence 0 of batch() on the freshly created model
- *   full_step       loss aux_loss grad_norm lr step tokens   (three lines: three moe_trainer_step)
+ *   full_step       loss aux_loss grad_norm lr step tokens dropped_fraction   (three lines: three moe_trainer_step)
  *   full_evaluate   loss
  *   train_progress  step loss lr                              (one line per optimizer step of moe_trainer_train)
  *   lora_step       loss grad_norm                            (two lines)
@@ -117,12 +117,13 @@ static void full(void) {
   o.num_freeze_experts = 1;
   o.freeze_patterns = frozen_patterns;
   o.num_freeze_patterns = 1;
+  o.capacity_factor = 1.f; /* 4 assignments per expert of the 32 a step routes: some are dropped */
   t = trainer_for(model, &o);
   for (int i = 0; i < 3; ++i) {
     s = stats_struct();
     if (moe_trainer_step(t, ids, NULL, BATCH, SEQ_LEN, &s) != MOE_OK) die("moe_trainer_step");
-    fprintf(out, "full_step %.17g %.17g %.17g %.17g %lld %lld\n", s.loss, s.aux_loss, s.grad_norm, s.lr,
-            (long long)s.step, (long long)s.tokens);
+    fprintf(out, "full_step %.17g %.17g %.17g %.17g %lld %lld %.17g\n", s.loss, s.aux_loss, s.grad_norm, s.lr,
+            (long long)s.step, (long long)s.tokens, s.dropped_fraction);
   }
   s = stats_struct();
   if (moe_trainer_evaluate(t, ids, NULL, BATCH, SEQ_LEN, &s) != MOE_OK) die("moe_trainer_evaluate");

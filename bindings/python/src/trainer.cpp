@@ -157,6 +157,18 @@ py::object train(Trainer& t, py::handle ids, py::handle labels, int64_t batch_si
   return state.last ? py::cast(*state.last) : py::none();
 }
 
+// (counts int64 [moe_layers, experts], layers int32 [moe_layers]): moe_trainer_expert_load.
+py::tuple expert_load(Trainer& t) {
+  int64_t rows = 0, experts = 0;
+  with_trainer(t, [&](moe_trainer* raw) { check(moe_trainer_expert_load(raw, nullptr, 0, nullptr, &rows, &experts)); });
+  py::array_t<int64_t> counts({rows, experts});
+  py::array_t<int32_t> layers(rows);
+  int64_t* c = counts.mutable_data();
+  int32_t* l = layers.mutable_data();
+  with_trainer(t, [&](moe_trainer* raw) { check(moe_trainer_expert_load(raw, c, rows * experts, l, &rows, &experts)); });
+  return py::make_tuple(counts, layers);
+}
+
 std::unique_ptr<Trainer> make_trainer(py::object model_object, const py::kwargs& kwargs) {
   Model& model = model_object.cast<Model&>();
   TrainerOptions options;
@@ -255,6 +267,11 @@ directory and the options must match; the run then continues exactly as if it ha
       .def("merge_lora", [](Trainer& t) {
         with_trainer(t, [&](moe_trainer* raw) { check(moe_trainer_merge_lora(raw)); });
       }, "Adds the LoRA adapters into their weights (f32 weights only) and stops training them.")
+      .def("expert_load", &expert_load, R"doc(
+Tokens the routers assigned to each routed expert during training steps, summed since training began
+(kept across save and resume; before any capacity drop; a token counts once per chosen expert):
+(counts int64 [moe_layers, experts], layers int32 [moe_layers], the model layer of each row).
+)doc")
       .def_property_readonly("model", [](const Trainer& t) { return t.model_object; }, "The model it trains.")
       .def_property_readonly("task", [](const Trainer& t) { return t.task; }, "TASK_CAUSAL_LM, ... (what labels hold)")
       .def("close", &close_trainer, "Frees the trainer now (after a call running on another thread returns).")

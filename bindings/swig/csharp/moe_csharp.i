@@ -92,7 +92,8 @@ MOESDK_CSHARP_ARRAY(float, float)
 };
 %apply const int64_t* IN_ARRAY { const int64_t* lengths };
 %apply float* OUT_ARRAY { float* logits };
-%apply int32_t* OUT_ARRAY { int32_t* out, int32_t* ids };
+%apply int32_t* OUT_ARRAY { int32_t* out, int32_t* ids, int32_t* layers };
+%apply int64_t* OUT_ARRAY { int64_t* counts };
 
 /* ---- the classes' C# faces ---- */
 %rename("%(firstuppercase)s", %$isfunction) "";
@@ -107,6 +108,7 @@ MOESDK_CSHARP_ARRAY(float, float)
 %csmethodmodifiers moesdk::Trainer::stepInto "internal";
 %csmethodmodifiers moesdk::Trainer::evaluateInto "internal";
 %csmethodmodifiers moesdk::Trainer::trainInto "internal";
+%csmethodmodifiers moesdk::Trainer::expertLoadInto "internal";
 
 %typemap(cscode) moesdk::Context %{
   /// <summary>Every plugin library discovery found, loaded or refused (with the reason).</summary>
@@ -217,6 +219,28 @@ MOESDK_CSHARP_ARRAY(float, float)
     if (ids == null) throw new global::System.ArgumentNullException("ids");
     labels = labels ?? new int[0];
     return EvaluateInto(ids, ids.Length, labels, labels.Length, batch, RowLength(ids, batch));
+  }
+
+  /// <summary>
+  /// Tokens the routers assigned to each routed expert during training steps, summed since training
+  /// began (kept across save and resume): [MoE layer, expert]; ExpertLoadLayers() gives each row's layer.
+  /// </summary>
+  public long[,] ExpertLoad() {
+    int rows = checked((int)MoeLayerCount()), experts = checked((int)ExpertCount());
+    var flat = new long[checked(rows * experts)];
+    ExpertLoadInto(flat, flat.Length, new int[rows], rows);
+    var table = new long[rows, experts];
+    global::System.Buffer.BlockCopy(flat, 0, table, 0, flat.Length * sizeof(long));
+    return table;
+  }
+
+  /// <summary>The model layer of each row of ExpertLoad().</summary>
+  public int[] ExpertLoadLayers() {
+    int rows = checked((int)MoeLayerCount());
+    var layers = new int[rows];
+    var flat = new long[checked(rows * (int)ExpertCount())];
+    ExpertLoadInto(flat, flat.Length, layers, rows);
+    return layers;
   }
 
   /// <summary>

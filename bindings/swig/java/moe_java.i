@@ -134,8 +134,10 @@ MOESDK_JAVA_ARRAY(float, jfloat, jfloatArray, float, Float)
 %apply (float* OUT_ARRAY, int64_t LENGTH) { (float* logits, int64_t logitsLength) };
 %apply (int32_t* OUT_ARRAY, int64_t LENGTH) {
   (int32_t* out, int64_t outLength),
-  (int32_t* ids, int64_t idsLength)
+  (int32_t* ids, int64_t idsLength),
+  (int32_t* layers, int64_t layersLength)
 };
+%apply (int64_t* OUT_ARRAY, int64_t LENGTH) { (int64_t* counts, int64_t countsLength) };
 
 /* ---- the classes' Java faces ---- */
 %typemap(javaclassmodifiers) moesdk::TokenHandler, moesdk::ProgressHandler "class"
@@ -145,6 +147,7 @@ MOESDK_JAVA_ARRAY(float, jfloat, jfloatArray, float, Float)
 %javamethodmodifiers moesdk::Trainer::stepInto "private";
 %javamethodmodifiers moesdk::Trainer::evaluateInto "private";
 %javamethodmodifiers moesdk::Trainer::trainInto "private";
+%javamethodmodifiers moesdk::Trainer::expertLoadInto "private";
 %typemap(javainterfaces) moesdk::Context, moesdk::Model, moesdk::Tokenizer, moesdk::Trainer "AutoCloseable"
 
 %typemap(javacode) moesdk::Context %{
@@ -272,6 +275,27 @@ MOESDK_JAVA_ARRAY(float, jfloat, jfloatArray, float, Float)
 
   public TrainStats evaluate(int[] ids, int batch, int[] labels) {
     return evaluateInto(ids, labels, batch, rowLength(ids, batch));
+  }
+
+  /**
+   * Tokens the routers assigned to each routed expert during training steps, summed since training
+   * began (kept across save and resume): [MoE layer][expert]; expertLoadLayers() gives each row's layer.
+   */
+  public long[][] expertLoad() {
+    int rows = Math.toIntExact(moeLayerCount()), experts = Math.toIntExact(expertCount());
+    long[] flat = new long[rows * experts];
+    expertLoadInto(flat, new int[rows]);
+    long[][] table = new long[rows][];
+    for (int r = 0; r < rows; ++r) table[r] = java.util.Arrays.copyOfRange(flat, r * experts, (r + 1) * experts);
+    return table;
+  }
+
+  /** The model layer of each row of expertLoad(). */
+  public int[] expertLoadLayers() {
+    int rows = Math.toIntExact(moeLayerCount());
+    int[] layers = new int[rows];
+    expertLoadInto(new long[Math.multiplyExact(rows, Math.toIntExact(expertCount()))], layers);
+    return layers;
   }
 
   /** train() without labels (causal LM). */

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "moe/moe.h"
@@ -138,10 +139,30 @@ class Trainer {
     std::lock_guard turn(one_call_);
     check(moe_trainer_merge_lora(trainer_.get()));
   }
+  // The shape of moe_trainer_expert_load's table: MoE layers (rows) and routed experts (columns).
+  int64_t moeLayerCount() const { return expert_load_shape().first; }
+  int64_t expertCount() const { return expert_load_shape().second; }
+  // Tokens the routers assigned to each routed expert during training steps, summed since training
+  // began: counts receives [moeLayerCount, expertCount] row-major, layers the model layer of each row.
+  void expertLoadInto(int64_t* counts, int64_t countsLength, int32_t* layers, int64_t layersLength) const {
+    std::lock_guard turn(one_call_);
+    const auto [rows, experts] = expert_load_shape();
+    require(layersLength >= rows, "expertLoad: layers holds " + std::to_string(layersLength) + " values, not " +
+                                      std::to_string(rows));
+    int64_t r = 0, e = 0;
+    check(moe_trainer_expert_load(trainer_.get(), counts, countsLength, layers, &r, &e));
+  }
+
   // Moe.TASK_*: what labels hold.
   int32_t task() const { return task_; }
 
  private:
+  std::pair<int64_t, int64_t> expert_load_shape() const {
+    std::lock_guard turn(one_call_);
+    int64_t rows = 0, experts = 0;
+    check(moe_trainer_expert_load(trainer_.get(), nullptr, 0, nullptr, &rows, &experts));
+    return {rows, experts};
+  }
   static moe_train_stats empty_stats() {
     moe_train_stats s{};
     s.struct_size = sizeof s;

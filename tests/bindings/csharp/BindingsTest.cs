@@ -123,7 +123,7 @@ static class BindingsTest {
         Lr = 5e-3f, WeightDecay = 0.01f, Beta1 = 0.8f, Beta2 = 0.99f, Eps = 1e-6f, ClipNorm = 0.5f, WarmupSteps = 1,
         TotalSteps = 5, Schedule = Moe.SCHEDULE_COSINE, MinLrRatio = 0.1f, Seed = 3, LabelSmoothing = 0.05f,
         AuxLossCoef = 0.02f, ZLossCoef = 0.001f, SequenceBalanceCoef = 0.001f, Gating = Moe.GATING_GUMBEL,
-        GumbelTemperature = 2f, GumbelTemperatureFinal = 0.5f, FreezeLayersBelow = 1
+        GumbelTemperature = 2f, GumbelTemperatureFinal = 0.5f, FreezeLayersBelow = 1, CapacityFactor = 1f
       };
       o.SetFreezeExperts(new[] { 3 });
       o.AddFreezePattern(@"model\.norm\.weight");
@@ -131,7 +131,7 @@ static class BindingsTest {
       using (var trainer = new Trainer(model, o)) {
         foreach (double[] e in reference["full_step"]) {
           TrainStats s = trainer.Step(batch, 2);
-          double[] got = { s.Loss, s.AuxLoss, s.GradNorm, s.Lr, s.Step, s.Tokens };
+          double[] got = { s.Loss, s.AuxLoss, s.GradNorm, s.Lr, s.Step, s.Tokens, s.DroppedFraction };
           Check(got.SequenceEqual(e), "step " + string.Join(" ", got) + " vs " + string.Join(" ", e));
         }
         Check(trainer.Evaluate(batch, 2).Loss == reference["full_evaluate"][0][0], "evaluate loss");
@@ -252,6 +252,19 @@ static class BindingsTest {
       }
       Check(straight.Count == 2 && straight.SequenceEqual(resumed), "straight " + string.Join(",", straight) + " resumed " + string.Join(",", resumed));
       Directory.Delete(dir, true);
+    });
+
+    Test("expert load counts every routed token", () => {
+      using (var model = CreateModel(ctx))
+      using (var trainer = new Trainer(model)) {
+        trainer.Step(batch, 2);
+        trainer.Step(batch, 2);
+        long[,] load = trainer.ExpertLoad();
+        Check(trainer.ExpertLoadLayers().SequenceEqual(new[] { 0, 1 }), "layers " + string.Join(",", trainer.ExpertLoadLayers()));
+        Check(load.GetLength(0) == 2 && load.GetLength(1) == 8, "shape " + load.GetLength(0) + "x" + load.GetLength(1));
+        for (int r = 0; r < load.GetLength(0); ++r)
+          Check(Enumerable.Range(0, load.GetLength(1)).Sum(e => load[r, e]) == 2 * 2 * SeqLen * 2, "row " + r);
+      }
     });
 
     Test("disposed trainer throws; its model outlives a disposed Model object", () => {

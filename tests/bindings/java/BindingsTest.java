@@ -196,10 +196,12 @@ public final class BindingsTest {
       o.setFreezeLayersBelow(1);
       o.setFreezeExperts(new int[] {3});
       o.addFreezePattern("model\\.norm\\.weight");
+      o.setCapacityFactor(1f);
       try (Model model = createModel(ctx); Trainer trainer = new Trainer(model, o)) {
         for (double[] e : ref.get("full_step")) {
           TrainStats s = trainer.step(batch, 2);
-          double[] got = {s.getLoss(), s.getAuxLoss(), s.getGradNorm(), s.getLr(), s.getStep(), s.getTokens()};
+          double[] got = {s.getLoss(), s.getAuxLoss(), s.getGradNorm(), s.getLr(), s.getStep(), s.getTokens(),
+              s.getDroppedFraction()};
           check(Arrays.equals(got, e), "step " + Arrays.toString(got) + " vs " + Arrays.toString(e));
         }
         check(trainer.evaluate(batch, 2).getLoss() == ref.get("full_evaluate").get(0)[0], "evaluate loss");
@@ -332,6 +334,17 @@ public final class BindingsTest {
         trainer.train(trainingIds(6), 6, 2, 4, true, s -> !resumed.add(s.getLoss()));
       }
       check(straight.size() == 2 && straight.equals(resumed), "straight " + straight + " resumed " + resumed);
+    });
+
+    test("expert load counts every routed token", () -> {
+      try (Model model = createModel(ctx); Trainer trainer = new Trainer(model)) {
+        trainer.step(batch, 2);
+        trainer.step(batch, 2);
+        long[][] load = trainer.expertLoad();
+        check(Arrays.equals(trainer.expertLoadLayers(), new int[] {0, 1}), "layers " + Arrays.toString(trainer.expertLoadLayers()));
+        check(load.length == 2 && load[0].length == 8, "shape " + load.length);
+        for (long[] row : load) check(Arrays.stream(row).sum() == 2 * 2 * SEQ_LEN * 2, "row " + Arrays.toString(row));
+      }
     });
 
     test("closed trainer throws; its model outlives a closed Model object", () -> {

@@ -258,3 +258,33 @@ def test_two_threads_train_at_once(context):
     second_a = events.index("a", 1)
     last_b = len(events) - 1 - events[::-1].index("b")
     assert second_a < last_b, f"thread a made no progress while thread b was training: {events}"
+
+
+def test_expert_load_counts_every_routed_token(context):
+    with create_model(context) as model, moesdk.Trainer(model) as trainer:
+        info = model.describe()
+        counts, layers = trainer.expert_load()
+        assert counts.shape == (info.num_moe_layers, info.num_experts) and counts.dtype == np.int64
+        assert not counts.any()  # nothing routed yet
+        for _ in range(2):
+            trainer.step(training_ids(2))
+        trainer.evaluate(training_ids(2))  # evaluation routes too, but is not training
+        counts, layers = trainer.expert_load()
+        assert layers.tolist() == list(range(info.num_layers))  # every layer of the fixture is an MoE layer
+        assert counts.sum(axis=1).tolist() == [2 * 2 * 8 * info.experts_per_token] * info.num_moe_layers
+
+
+def test_threads_sharing_a_trainer_take_turns(context):
+    steps = []
+    with create_model(context) as model, moesdk.Trainer(model) as trainer:
+
+        def run():
+            for _ in range(3):
+                steps.append(trainer.step(training_ids(2)).step)
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert sorted(steps) == [1, 2, 3, 4, 5, 6]  # each step saw the one before it completed

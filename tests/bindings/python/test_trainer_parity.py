@@ -49,12 +49,14 @@ def test_steps_with_every_option_set_match_the_c_api(context, training_reference
         freeze_layers_below=1,
         freeze_experts=[3],
         freeze_patterns=[r"model\.norm\.weight"],
+        capacity_factor=1.0,
     )
     ids = training_ids(BATCH)
     with create_model(context) as model, moesdk.Trainer(model, **options) as trainer:
         for expected in training_reference["full_step"]:
             s = trainer.step(ids)
-            assert [s.loss, s.aux_loss, s.grad_norm, s.lr, s.step, s.tokens] == expected
+            assert [s.loss, s.aux_loss, s.grad_norm, s.lr, s.step, s.tokens, s.dropped_fraction] == expected
+            assert 0 < s.dropped_fraction < 1  # capacity_factor reached the library
         assert trainer.evaluate(ids).loss == training_reference["full_evaluate"][0][0]
 
 
