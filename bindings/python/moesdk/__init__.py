@@ -19,6 +19,9 @@ Failed calls raise a subclass of moesdk.Error carrying the library's message (mo
 from ._moesdk import (
     GATING_GUMBEL,
     GATING_TOPK,
+    GENERATE_CONTINUE,
+    GENERATE_STOP_ALL,
+    GENERATE_STOP_ROW,
     HEADER_VERSION,
     LOG_DEBUG,
     LOG_ERROR,

@@ -39,5 +39,7 @@ class Model {
 void bind_model(pybind11::module_& m);
 // generate() and generate_iter() (generation.cpp), added to the Model class.
 void bind_generation(pybind11::class_<Model>& model);
+// generate_batch() (generate_batch.cpp).
+void bind_generate_batch(pybind11::class_<Model>& model);
 
 }  // namespace moesdk

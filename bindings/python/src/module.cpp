@@ -20,5 +20,8 @@ PYBIND11_MODULE(_moesdk, m) {
   moesdk::bind_tokenizer(m);
   moesdk::bind_token_stream(m);
   moesdk::bind_model(m);
+  m.attr("GENERATE_CONTINUE") = MOE_GENERATE_CONTINUE;
+  m.attr("GENERATE_STOP_ROW") = MOE_GENERATE_STOP_ROW;
+  m.attr("GENERATE_STOP_ALL") = MOE_GENERATE_STOP_ALL;
   moesdk::bind_trainer(m);
 }
