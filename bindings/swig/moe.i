@@ -56,6 +56,7 @@
 %include "moesdk_trainer_fields.h" /* the field lists the layer's headers expand */
 %feature("director") moesdk::TokenHandler;
 %feature("director") moesdk::ProgressHandler;
+%feature("director") moesdk::BatchTokenHandler;
 %newobject moesdk::Model::tokenizer;
 %newobject moesdk::Model::create;
 /* Reports are made by the library only, and their fields are const. */

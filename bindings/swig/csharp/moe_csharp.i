@@ -98,9 +98,10 @@ MOESDK_CSHARP_ARRAY(float, float)
 /* ---- the classes' C# faces ---- */
 %rename("%(firstuppercase)s", %$isfunction) "";
 %rename("%(firstuppercase)s", %$isvariable) "";
-%typemap(csclassmodifiers) moesdk::TokenHandler, moesdk::ProgressHandler "internal class"
+%typemap(csclassmodifiers) moesdk::TokenHandler, moesdk::ProgressHandler, moesdk::BatchTokenHandler "internal class"
 %csmethodmodifiers moesdk::Model::forwardInto "internal";
 %csmethodmodifiers moesdk::Model::generateInto "internal";
+%csmethodmodifiers moesdk::Model::generateBatchInto "internal";
 %csmethodmodifiers moesdk::Tokenizer::encodeInto "internal";
 %csmethodmodifiers moesdk::Tokenizer::decode "internal";
 %csmethodmodifiers moesdk::GenerateOptions::setStopIds "internal";
@@ -142,6 +143,34 @@ MOESDK_CSHARP_ARRAY(float, float)
   public float[] Forward(int[] ids) {
     if (ids == null) throw new global::System.ArgumentNullException("ids");
     return Forward(ids, new long[] { ids.Length });
+  }
+
+  /// <summary>
+  /// Generates for several prompts together (ids holds them end to end, lengths[i] ids each): row r's
+  /// new ids, sampled with seed + r. onToken(row, tokenId, text) (may be null) returns
+  /// Moe.GENERATE_CONTINUE, GENERATE_STOP_ROW or GENERATE_STOP_ALL; an exception it throws ends every row
+  /// and is rethrown here.
+  /// </summary>
+  public int[][] GenerateBatch(int[] ids, long[] lengths, GenerateOptions options,
+                               global::System.Func<long, int, string, int> onToken = null) {
+    if (ids == null || lengths == null || options == null)
+      throw new global::System.ArgumentNullException(ids == null ? "ids" : lengths == null ? "lengths" : "options");
+    int rows = lengths.Length, width = global::System.Math.Max(options.MaxNewTokens, 0);
+    var output = new int[checked(rows * width)];
+    var counts = new long[rows];
+    var bridge = onToken == null ? null : new BatchTokenListenerBridge(onToken);
+    try {
+      GenerateBatchInto(ids, ids.Length, lengths, lengths.Length, options, bridge, output, output.Length, counts, counts.Length);
+      if (bridge != null) bridge.RethrowListenerError();
+      var result = new int[rows][];
+      for (int r = 0; r < rows; ++r) {
+        result[r] = new int[counts[r]];
+        global::System.Array.Copy(output, r * width, result[r], 0, counts[r]);
+      }
+      return result;
+    } finally {
+      if (bridge != null) bridge.Dispose();
+    }
   }
 
   /// <summary>

@@ -140,9 +140,10 @@ MOESDK_JAVA_ARRAY(float, jfloat, jfloatArray, float, Float)
 %apply (int64_t* OUT_ARRAY, int64_t LENGTH) { (int64_t* counts, int64_t countsLength) };
 
 /* ---- the classes' Java faces ---- */
-%typemap(javaclassmodifiers) moesdk::TokenHandler, moesdk::ProgressHandler "class"
+%typemap(javaclassmodifiers) moesdk::TokenHandler, moesdk::ProgressHandler, moesdk::BatchTokenHandler "class"
 %javamethodmodifiers moesdk::Model::forwardInto "private";
 %javamethodmodifiers moesdk::Model::generateInto "private";
+%javamethodmodifiers moesdk::Model::generateBatchInto "private";
 %javamethodmodifiers moesdk::Tokenizer::encodeInto "private";
 %javamethodmodifiers moesdk::Trainer::stepInto "private";
 %javamethodmodifiers moesdk::Trainer::evaluateInto "private";
@@ -194,6 +195,28 @@ MOESDK_JAVA_ARRAY(float, jfloat, jfloatArray, float, Float)
   /** Logits of one sequence: ids.length * vocabSize() floats. */
   public float[] forward(int[] ids) {
     return forward(ids, new long[] {ids.length}, false);
+  }
+
+  /**
+   * Generates for several prompts together (ids holds them end to end, lengths[i] ids each): row r's
+   * new ids, sampled with seed + r. listener (may be null) sees each row's tokens and returns
+   * Moe.GENERATE_CONTINUE, GENERATE_STOP_ROW or GENERATE_STOP_ALL; an exception it throws ends every row
+   * and is thrown from here.
+   */
+  public int[][] generateBatch(int[] ids, long[] lengths, GenerateOptions options, BatchTokenListener listener) {
+    int rows = lengths.length, width = options.getMaxNewTokens();
+    int[] out = new int[Math.multiplyExact(rows, Math.max(width, 0))];
+    long[] counts = new long[rows];
+    BatchTokenListenerBridge bridge = listener == null ? null : new BatchTokenListenerBridge(listener);
+    try {
+      generateBatchInto(ids, lengths, options, bridge, out, counts);
+      if (bridge != null) bridge.rethrowListenerError();
+      int[][] result = new int[rows][];
+      for (int r = 0; r < rows; ++r) result[r] = java.util.Arrays.copyOfRange(out, r * width, r * width + (int) counts[r]);
+      return result;
+    } finally {
+      if (bridge != null) bridge.delete();
+    }
   }
 
   /** The new token ids after prompt. */

@@ -84,6 +84,14 @@ class TokenHandler {
   virtual bool onToken(int32_t tokenId, const std::string& text, bool hasText) = 0;
 };
 
+// Receives each token of each row of Model.generateBatch; a director class that Java and C# subclass.
+// Returns Moe.GENERATE_CONTINUE, _STOP_ROW or _STOP_ALL.
+class BatchTokenHandler {
+ public:
+  virtual ~BatchTokenHandler() = default;
+  virtual int32_t onToken(int64_t row, int32_t tokenId, const std::string& text, bool hasText) = 0;
+};
+
 class Model {
  public:
   Model(Context& context, const std::string& directory) : Model(context, directory, LoadOptions()) {}
@@ -129,13 +137,7 @@ class Model {
   // [tokens or sequences, vocab] floats.
   void forwardInto(const int32_t* ids, int64_t idCount, const int64_t* lengths, int64_t lengthCount, bool lastOnly,
                    float* logits, int64_t logitsLength) const {
-    int64_t total = 0;
-    for (int64_t i = 0; i < lengthCount; ++i) {
-      require(lengths[i] >= 0, "forward: lengths must not be negative");
-      total += lengths[i];
-    }
-    require(total == idCount, "forward: lengths add up to " + std::to_string(total) + " tokens but ids holds " +
-                                  std::to_string(idCount));
+    check_lengths("forward", idCount, lengths, lengthCount);
     moe_forward_options o;
     moe_forward_options_init(&o);
     o.logits = lastOnly ? MOE_LOGITS_LAST : MOE_LOGITS_ALL;
@@ -146,15 +148,7 @@ class Model {
   // handler may be null.
   int64_t generateInto(const int32_t* prompt, int64_t promptLength, const GenerateOptions& options,
                        TokenHandler* handler, int32_t* out, int64_t outLength) const {
-    moe_generate_options o;
-    moe_generate_options_init(&o);
-    o.max_new_tokens = options.maxNewTokens;
-    o.temperature = options.temperature;
-    o.top_k = options.topK;
-    o.top_p = options.topP;
-    o.seed = static_cast<uint64_t>(options.seed);
-    o.stop_ids = options.stopIds_.empty() ? nullptr : options.stopIds_.data();
-    o.num_stop_ids = static_cast<int32_t>(options.stopIds_.size());
+    moe_generate_options o = to_c(options);
     if (handler) {
       o.callback = &on_token;
       o.user_data = handler;
@@ -162,6 +156,20 @@ class Model {
     int64_t count = 0;
     check(moe_generate(model_.get(), prompt, promptLength, &o, out, outLength, &count));
     return count;
+  }
+
+  // moe_generate_batch over prompts packed in ids (lengths[i] ids each): row r's new ids go to
+  // out[r * maxNewTokens ...] and their count to counts[r]. handler may be null.
+  void generateBatchInto(const int32_t* ids, int64_t idCount, const int64_t* lengths, int64_t lengthCount,
+                         const GenerateOptions& options, BatchTokenHandler* handler, int32_t* out, int64_t outLength,
+                         int64_t* counts, int64_t countsLength) const {
+    check_lengths("generateBatch", idCount, lengths, lengthCount);
+    require(options.maxNewTokens >= 0, "generateBatch: maxNewTokens must not be negative");
+    require(countsLength >= lengthCount && outLength / (options.maxNewTokens > 0 ? options.maxNewTokens : 1) >= lengthCount,
+            "generateBatch: the output arrays are too small");
+    moe_generate_options o = to_c(options);
+    check(moe_generate_batch(model_.get(), ids, lengths, lengthCount, &o, handler ? &on_batch_token : nullptr, handler,
+                             out, options.maxNewTokens, counts));
   }
 
   // The tokenizer the checkpoint came with (MOE_ERR_NOT_FOUND if none). It keeps the model's
@@ -178,6 +186,31 @@ class Model {
 #endif
 
  private:
+  static void check_lengths(const char* what, int64_t idCount, const int64_t* lengths, int64_t lengthCount) {
+    int64_t total = 0;
+    for (int64_t i = 0; i < lengthCount; ++i) {
+      require(lengths[i] >= 0, std::string(what) + ": lengths must not be negative");
+      total += lengths[i];
+    }
+    require(total == idCount, std::string(what) + ": lengths add up to " + std::to_string(total) +
+                                  " tokens but ids holds " + std::to_string(idCount));
+  }
+  static moe_generate_options to_c(const GenerateOptions& options) {
+    moe_generate_options o;
+    moe_generate_options_init(&o);
+    o.max_new_tokens = options.maxNewTokens;
+    o.temperature = options.temperature;
+    o.top_k = options.topK;
+    o.top_p = options.topP;
+    o.seed = static_cast<uint64_t>(options.seed);
+    o.stop_ids = options.stopIds_.empty() ? nullptr : options.stopIds_.data();
+    o.num_stop_ids = static_cast<int32_t>(options.stopIds_.size());
+    return o;
+  }
+  static int32_t on_batch_token(int64_t row, int32_t token, const char* text, void* user_data) {
+    auto* handler = static_cast<BatchTokenHandler*>(user_data);
+    return handler->onToken(row, token, text ? std::string(text) : std::string(), text != nullptr);
+  }
   explicit Model(moe_model* raw) : model_(raw, moe_model_free), vocab_size_(describe().vocabSize) {}
 
   // The handler runs in the target language; its wrapper catches what the language code throws

@@ -341,6 +341,30 @@ static class BindingsTest {
         Check(e.Message == "from the callback" && calls == 1, "callback exception " + e);
       });
 
+      Test("batch generation: each row as Generate gives it alone", () => {
+        int[][] rows = model.GenerateBatch(reference.Ids, reference.Lengths, Greedy(6));
+        Check(rows.Length == reference.Lengths.Length, "rows " + rows.Length);
+        int start = 0;
+        for (int r = 0; r < rows.Length; ++r) {
+          int[] prompt = reference.Ids.Skip(start).Take((int)reference.Lengths[r]).ToArray();
+          start += (int)reference.Lengths[r];
+          Check(rows[r].SequenceEqual(model.Generate(prompt, Greedy(6))), "row " + r + ": " + string.Join(",", rows[r]));
+        }
+      });
+
+      Test("batch callback ends a row; its exception is rethrown", () => {
+        var rowsSeen = new List<long>();
+        int[][] rows = model.GenerateBatch(reference.Ids, reference.Lengths, Greedy(6), (row, token, text) => {
+          rowsSeen.Add(row);
+          return row == 1 ? Moe.GENERATE_STOP_ROW : Moe.GENERATE_CONTINUE;
+        });
+        Check(rows[0].Length == 6 && rows[1].Length == 1 && rows[2].Length == 6, "row lengths");
+        Check(rowsSeen.Count(r => r == 1) == 1, "row 1 got one token");
+        var e = Expect<InvalidOperationException>(() => model.GenerateBatch(reference.Ids, reference.Lengths, Greedy(6),
+            (row, token, text) => { throw new InvalidOperationException("from the batch callback"); }));
+        Check(e.Message == "from the batch callback", "callback exception " + e);
+      });
+
       Test("missing checkpoint", () => {
         var e = Expect<MoeException>(() => new Model(ctx, "/nonexistent/checkpoint"));
         Check(e.Message.Contains("/nonexistent/checkpoint"), "message: " + e.Message);

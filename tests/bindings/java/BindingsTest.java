@@ -422,6 +422,32 @@ public final class BindingsTest {
         check(e.getMessage().equals("from the listener") && calls[0] == 1, "listener exception " + e);
       });
 
+      test("batch generation: each row as generate gives it alone", () -> {
+        int[][] rows = model.generateBatch(ref.ids, ref.lengths, greedy(6), null);
+        check(rows.length == ref.lengths.length, "rows " + rows.length);
+        int start = 0;
+        for (int r = 0; r < rows.length; ++r) {
+          int[] prompt = Arrays.copyOfRange(ref.ids, start, start + (int) ref.lengths[r]);
+          start += (int) ref.lengths[r];
+          check(Arrays.equals(rows[r], model.generate(prompt, greedy(6))), "row " + r + ": " + Arrays.toString(rows[r]));
+        }
+      });
+
+      test("batch listener ends a row; its exception is rethrown", () -> {
+        List<Long> rowsSeen = new ArrayList<>();
+        int[][] rows = model.generateBatch(ref.ids, ref.lengths, greedy(6), (row, token, text) -> {
+          rowsSeen.add(row);
+          return row == 1 ? Moe.GENERATE_STOP_ROW : Moe.GENERATE_CONTINUE;
+        });
+        check(rows[0].length == 6 && rows[1].length == 1 && rows[2].length == 6, "row lengths");
+        check(rowsSeen.stream().filter(r -> r == 1).count() == 1, "row 1 got one token");
+        IllegalStateException e = expect(IllegalStateException.class, () ->
+            model.generateBatch(ref.ids, ref.lengths, greedy(6), (row, token, text) -> {
+              throw new IllegalStateException("from the batch listener");
+            }));
+        check(e.getMessage().equals("from the batch listener"), "listener exception " + e);
+      });
+
       test("missing checkpoint", () -> {
         MoeException e = expect(MoeException.class, () -> new Model(ctx, "/nonexistent/checkpoint"));
         check(e.getMessage().contains("/nonexistent/checkpoint"), "message: " + e.getMessage());
