@@ -6,12 +6,14 @@
 //   decode:  greedy moe_generate after a PROMPT-id prompt, no stop ids. moe_generate does prefill and
 //            decode in one call, so each run times a call for NEW+1 tokens and one for 1 token back to
 //            back; their difference is the time of NEW decode steps (both contain the same prefill and
-//            first token). tokens/s = NEW / that difference.
+//            first token). tokens/s = NEW / that difference. --decode-batch B > 1 times one
+//            moe_generate_batch call for B such prompts (the first is the batch-1 prompt) the same way:
+//            tokens/s = B * NEW / that difference. The peer decodes batch 1 only.
 // Warm-up runs first, then the median of RUNS. Ids are splitmix64 outputs modulo the vocabulary (the
 // peer draws the same streams), so both engines see the same inputs.
 //
 // Usage: moe_bench_generate CHECKPOINT_DIR [--dtype f32|bf16] [--threads N] [--runs 5] [--warmup 1]
-//                           [--batch 8] [--seq 256] [--prompt 16] [--new 128]
+//                           [--batch 8] [--seq 256] [--prompt 16] [--new 128] [--decode-batch 1]
 #include <moe/moe.h>
 
 #include <algorithm>
@@ -38,12 +40,13 @@ struct Args {
   int seq = 256;
   int prompt = 16;
   int new_tokens = 128;
+  int decode_batch = 1;
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "moe_bench_generate: %s\nusage: moe_bench_generate CHECKPOINT_DIR [--dtype f32|bf16] [--threads N] "
-               "[--runs N] [--warmup N] [--batch N] [--seq N] [--prompt N] [--new N]\n",
+               "[--runs N] [--warmup N] [--batch N] [--seq N] [--prompt N] [--new N] [--decode-batch N]\n",
                why);
   std::exit(2);
 }
@@ -73,6 +76,7 @@ Args parse_args(int argc, char** argv) {
     else if (k == "--seq") a.seq = positive(1);
     else if (k == "--prompt") a.prompt = positive(1);
     else if (k == "--new") a.new_tokens = positive(1);
+    else if (k == "--decode-batch") a.decode_batch = positive(1);
     else usage(("unknown option " + k).c_str());
   }
   if (a.checkpoint.empty()) usage("no checkpoint directory given");
@@ -166,21 +170,31 @@ int main(int argc, char** argv) {
     if (i >= a.warmup) prefill.push_back(t);
   }
 
-  std::vector<int32_t> prompt = random_ids(kPromptIdsSeed, static_cast<size_t>(a.prompt), info.vocab_size);
-  std::vector<int32_t> out(static_cast<size_t>(a.new_tokens) + 1);
+  // Row b's prompt is ids [b * PROMPT, (b + 1) * PROMPT) of the stream: row 0 is the batch-1 prompt.
+  const int rows = a.decode_batch;
+  std::vector<int32_t> prompt = random_ids(kPromptIdsSeed, static_cast<size_t>(rows) * a.prompt, info.vocab_size);
+  const std::vector<int64_t> prompt_lengths(static_cast<size_t>(rows), a.prompt);
+  const int64_t row_capacity = int64_t{a.new_tokens} + 1;
+  std::vector<int32_t> out(static_cast<size_t>(rows * row_capacity));
+  std::vector<int64_t> counts(static_cast<size_t>(rows));
   auto generate = [&](int32_t max_new) {
     moe_generate_options gopts;
     moe_generate_options_init(&gopts);
     gopts.max_new_tokens = max_new;
     gopts.temperature = 0.0f;
-    int64_t count = 0;
-    check(moe_generate(model, prompt.data(), a.prompt, &gopts, out.data(), static_cast<int64_t>(out.size()), &count),
-          "moe_generate");
-    if (count != max_new) {
-      std::fprintf(stderr, "moe_bench_generate: moe_generate made %lld tokens, %d asked\n",
-                   static_cast<long long>(count), max_new);
-      std::exit(1);
-    }
+    if (rows == 1)
+      check(moe_generate(model, prompt.data(), a.prompt, &gopts, out.data(), row_capacity, counts.data()),
+            "moe_generate");
+    else
+      check(moe_generate_batch(model, prompt.data(), prompt_lengths.data(), rows, &gopts, nullptr, nullptr, out.data(),
+                               row_capacity, counts.data()),
+            "moe_generate_batch");
+    for (int64_t count : counts)
+      if (count != max_new) {
+        std::fprintf(stderr, "moe_bench_generate: a sequence made %lld tokens, %d asked\n",
+                     static_cast<long long>(count), max_new);
+        std::exit(1);
+      }
   };
   std::vector<double> decode;
   for (int i = 0; i < a.warmup + a.runs; ++i) {
@@ -197,10 +211,12 @@ int main(int argc, char** argv) {
               "\"tokens_per_s\": %.9g, \"runs_s\": %s}\n",
               common, a.batch, a.seq, static_cast<long long>(n_prefill), median(prefill), n_prefill / median(prefill),
               json_list(prefill).c_str());
-  std::printf("{%s, \"phase\": \"decode\", \"prompt\": %d, \"tokens\": %d, \"median_s\": %.9g, \"tokens_per_s\": %.9g, "
-              "\"runs_s\": %s, \"generated\": %s}\n",
-              common, a.prompt, a.new_tokens, median(decode), a.new_tokens / median(decode), json_list(decode).c_str(),
-              json_list(out).c_str());
+  // "generated": row 0's tokens (the batch-1 sequence, which the peer also makes).
+  out.resize(static_cast<size_t>(row_capacity));
+  std::printf("{%s, \"phase\": \"decode\", \"decode_batch\": %d, \"prompt\": %d, \"tokens\": %d, \"median_s\": %.9g, "
+              "\"tokens_per_s\": %.9g, \"runs_s\": %s, \"generated\": %s}\n",
+              common, rows, a.prompt, a.new_tokens, median(decode), double(rows) * a.new_tokens / median(decode),
+              json_list(decode).c_str(), json_list(out).c_str());
   std::fflush(stdout);
 
   moe_model_free(model);

@@ -3,11 +3,11 @@
 // the same work and prints the same JSON line):
 //   prefill   one moe_forward of BATCH sequences x SEQ random ids with MOE_LOGITS_LAST;
 //             tokens/s = BATCH * SEQ / time.
-//   decode    BATCH sequences each generating greedily after a PROMPT-id prompt. The public API decodes
-//             one sequence per moe_generate call (there is no batched decode step yet), so BATCH > 1
-//             runs BATCH moe_generate calls at once from BATCH threads on the one model. Each run times
-//             all sequences making 1 token and then NEW + 1 tokens; the difference is NEW decode steps
-//             of every sequence (both contain the same prefill and first token).
+//   decode    BATCH sequences each generating greedily after a PROMPT-id prompt: one moe_generate call
+//             for BATCH 1, one moe_generate_batch call for BATCH > 1 (one prefill forward of all
+//             prompts, then decode steps that run every sequence's next token through one forward).
+//             Each run times all sequences making 1 token and then NEW + 1 tokens; the difference is
+//             NEW decode steps of every sequence (both contain the same prefill and first token).
 //             tokens/s = BATCH * NEW / that difference.
 //   train     moe_trainer_step on BATCH sequences x SEQ random ids (AdamW, the causal LM loss);
 //             tokens/s = BATCH * SEQ / time. The model is loaded as f32 (the trainer updates f32
@@ -26,7 +26,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace {
@@ -147,27 +146,25 @@ std::vector<double> prefill(const Args& a, moe_model* model, int64_t vocab) {
 
 std::vector<double> decode(const Args& a, moe_model* model, int64_t vocab) {
   const std::vector<int32_t> prompts = random_ids(kPromptIdsSeed, static_cast<size_t>(a.batch) * a.prompt, vocab);
-  // Every sequence generates `count` tokens, each in its own thread when there are several.
+  const std::vector<int64_t> lengths(static_cast<size_t>(a.batch), a.prompt);
+  // Every sequence generates `count` tokens: one moe_generate, or one moe_generate_batch for all.
   auto generate_all = [&](int32_t count) {
-    auto one = [&](int b) {
-      moe_generate_options g;
-      moe_generate_options_init(&g);
-      g.max_new_tokens = count;
-      std::vector<int32_t> out(static_cast<size_t>(count));
-      int64_t made = 0;
-      check(moe_generate(model, prompts.data() + static_cast<size_t>(b) * a.prompt, a.prompt, &g, out.data(),
-                         static_cast<int64_t>(out.size()), &made),
-            "moe_generate");
-      if (made != count) {
-        std::fprintf(stderr, "moe_bench_gpu: moe_generate made %lld tokens, %d asked\n", static_cast<long long>(made),
-                     count);
+    moe_generate_options g;
+    moe_generate_options_init(&g);
+    g.max_new_tokens = count;
+    std::vector<int32_t> out(static_cast<size_t>(a.batch) * count);
+    std::vector<int64_t> made(static_cast<size_t>(a.batch));
+    if (a.batch == 1)
+      check(moe_generate(model, prompts.data(), a.prompt, &g, out.data(), count, made.data()), "moe_generate");
+    else
+      check(moe_generate_batch(model, prompts.data(), lengths.data(), a.batch, &g,
+                               nullptr, nullptr, out.data(), count, made.data()),
+            "moe_generate_batch");
+    for (int64_t m : made)
+      if (m != count) {
+        std::fprintf(stderr, "moe_bench_gpu: a sequence made %lld tokens, %d asked\n", static_cast<long long>(m), count);
         std::exit(1);
       }
-    };
-    if (a.batch == 1) return one(0);
-    std::vector<std::thread> threads;
-    for (int b = 0; b < a.batch; ++b) threads.emplace_back(one, b);
-    for (auto& t : threads) t.join();
   };
   return timed_runs(a, [&] {
     const double first = seconds([&] { generate_all(1); });
