@@ -66,22 +66,35 @@ void transpose_keys(const float* k, int64_t dk, int64_t keys, float* kt) {
   }
 }
 
-// s[r][:] = q[r] . Kt for RB query rows.
-template <int RB>
+// s[r][0, NK lanes) = q[r] . Kt for RB query rows (the first NK vectors of keys of the block).
+template <int RB, int NK>
 void scores(const float* q, int64_t dk, const float* kt, float* s) {
-  Vec acc[RB][kBlockVectors];
+  Vec acc[RB][NK];
   for (int r = 0; r < RB; ++r)
-    for (int j = 0; j < kBlockVectors; ++j) acc[r][j] = zero();
+    for (int j = 0; j < NK; ++j) acc[r][j] = zero();
   for (int64_t d = 0; d < dk; ++d) {
-    Vec kv[kBlockVectors];
-    for (int j = 0; j < kBlockVectors; ++j) kv[j] = load(kt + d * kBlockKeys + j * kLanes);
+    Vec kv[NK];
+    for (int j = 0; j < NK; ++j) kv[j] = load(kt + d * kBlockKeys + j * kLanes);
     for (int r = 0; r < RB; ++r) {
       Vec qv = broadcast(q[r * dk + d]);
-      for (int j = 0; j < kBlockVectors; ++j) acc[r][j] = fmadd(qv, kv[j], acc[r][j]);
+      for (int j = 0; j < NK; ++j) acc[r][j] = fmadd(qv, kv[j], acc[r][j]);
     }
   }
   for (int r = 0; r < RB; ++r)
-    for (int j = 0; j < kBlockVectors; ++j) store(s + r * kBlockKeys + j * kLanes, acc[r][j]);
+    for (int j = 0; j < NK; ++j) store(s + r * kBlockKeys + j * kLanes, acc[r][j]);
+}
+
+// Scores of the first `keys` keys of the block (rounded up to whole vectors); the rest of s is left
+// as it was, and online_softmax_row never reads past a row's valid keys.
+template <int RB>
+void scores_of(const float* q, int64_t dk, const float* kt, int64_t keys, float* s) {
+  static_assert(kBlockVectors == 4, "one case per vector count");
+  switch ((keys + kLanes - 1) / kLanes) {
+    case 1: scores<RB, 1>(q, dk, kt, s); break;
+    case 2: scores<RB, 2>(q, dk, kt, s); break;
+    case 3: scores<RB, 3>(q, dk, kt, s); break;
+    default: scores<RB, 4>(q, dk, kt, s); break;
+  }
 }
 
 // o[r][c0 .. c0 + NV lanes) += sum_j p[r][j] * v[j][...] over `keys` keys, for RB rows.
@@ -151,17 +164,24 @@ void online_softmax_row(float* s, int64_t valid, float& m, float& l, float* o, i
   l += reduce_add(vsum);
 }
 
+// On the causal diagonal a row block sees only part of the key block: scores and values are taken
+// for the keys the block's rows can see (`used`), not the whole block.
 template <int RB>
 void row_block(const AttentionItem& it, const Scratch& sc, int64_t r0, int64_t first_key, int64_t keys,
                const float* v, int64_t v_stride, int64_t dv_padded) {
-  scores<RB>(sc.q + r0 * it.dk, it.dk, sc.kt, sc.s);
+  int64_t used = 0;
+  for (int r = 0; r < RB; ++r) {
+    const int64_t valid = min64(keys, static_cast<int64_t>(it.kv_len[(r0 + r) / it.heads]) - first_key);
+    used = valid > used ? valid : used;
+  }
+  scores_of<RB>(sc.q + r0 * it.dk, it.dk, sc.kt, used, sc.s);
   for (int r = 0; r < RB; ++r) {
     const int64_t row = r0 + r;
     const int64_t valid = min64(keys, static_cast<int64_t>(it.kv_len[row / it.heads]) - first_key);
     online_softmax_row(sc.s + r * kBlockKeys, valid > 0 ? valid : 0, sc.m[row], sc.l[row], sc.o + row * dv_padded,
                        dv_padded);
   }
-  accumulate_values_all<RB>(sc.s, v, v_stride, keys, sc.o + r0 * dv_padded, dv_padded);
+  accumulate_values_all<RB>(sc.s, v, v_stride, used, sc.o + r0 * dv_padded, dv_padded);
 }
 
 }  // namespace
