@@ -10,6 +10,7 @@
 
 #include "errors.h"
 #include "token_ids.h"
+#include "token_stream.h"
 #include "tokenizer.h"
 
 namespace py = pybind11;
@@ -133,16 +134,27 @@ void Model::add_trainer(const std::shared_ptr<TrainerHandle>& trainer) {
   trainers_.push_back(trainer);
 }
 
+void Model::add_stream(const std::shared_ptr<StreamState>& stream) {
+  std::lock_guard lock(trainers_mutex_);
+  if (closing_) throw py::value_error("the Model is closed");
+  std::erase_if(streams_, [](const auto& s) { return s.expired(); });
+  streams_.push_back(stream);
+}
+
 void Model::close() {
   std::vector<std::shared_ptr<TrainerHandle>> live;
+  std::vector<std::shared_ptr<StreamState>> streams;
   {
     std::lock_guard lock(trainers_mutex_);
     closing_ = true;
     for (const auto& t : trainers_)
       if (auto held = t.lock()) live.push_back(std::move(held));
+    for (const auto& s : streams_)
+      if (auto held = s.lock()) streams.push_back(std::move(held));
   }
   try {
     for (const auto& t : live) t->close();
+    for (const auto& s : streams) s->request_stop();
     handle.close();
   } catch (...) {  // closed from inside one of its calls: the model stays open
     std::lock_guard lock(trainers_mutex_);

@@ -14,6 +14,7 @@
 namespace moesdk {
 
 using TrainerHandle = SharedHandle<moe_trainer, moe_trainer_free>;
+struct StreamState;
 
 class Model {
  public:
@@ -22,8 +23,11 @@ class Model {
   // A trainer made from this model: close() closes it first (a C trainer must not outlive its model).
   // Call while holding a use() of the model; ValueError if the model is being closed.
   void add_trainer(const std::shared_ptr<TrainerHandle>& trainer);
-  // Closes the model's trainers, then frees the model once calls running on other threads return.
-  // Call with the GIL released.
+  // A generate_iter stream of this model: close() stops its worker first. ValueError if the model is
+  // being closed.
+  void add_stream(const std::shared_ptr<StreamState>& stream);
+  // Closes the model's trainers and stops its streams, then frees the model once calls running on other
+  // threads return. Call with the GIL released.
   void close();
 
   SharedHandle<moe_model, moe_model_free> handle;
@@ -31,8 +35,9 @@ class Model {
   std::shared_ptr<LogSink> log_sink;  // the context's: it may log while this model lives
 
  private:
-  std::mutex trainers_mutex_;
+  std::mutex trainers_mutex_;  // guards trainers_, streams_ and closing_
   std::vector<std::weak_ptr<TrainerHandle>> trainers_;
+  std::vector<std::weak_ptr<StreamState>> streams_;
   bool closing_ = false;  // set by close(): a trainer created meanwhile is refused
 };
 

@@ -10,20 +10,32 @@ namespace py = pybind11;
 
 namespace moesdk {
 
+void StreamState::request_stop() {
+  {
+    std::lock_guard lock(mutex);
+    stop = true;
+  }
+  space.notify_one();
+}
+
 TokenStream::TokenStream(py::object model, GenerationRequest request)
-    : model_object_(std::move(model)), model_(model_object_.cast<const Model&>()), request_(std::move(request)) {
+    : model_object_(std::move(model)),
+      model_(model_object_.cast<Model&>()),
+      request_(std::move(request)),
+      state_(std::make_shared<StreamState>()) {
+  model_.add_stream(state_);  // ValueError if the model is closing
   worker_ = std::thread([this] { run(); });
 }
 
 TokenStream::~TokenStream() { close(); }
 
 int32_t TokenStream::on_token(int32_t token, const char* text, void* user_data) {
-  auto& self = *static_cast<TokenStream*>(user_data);
-  std::unique_lock lock(self.mutex_);
-  self.space_.wait(lock, [&] { return self.tokens_.size() < kAhead || self.stop_; });
-  if (self.stop_) return 1;
-  self.tokens_.push_back({token, text ? std::optional<std::string>(text) : std::nullopt});
-  self.ready_.notify_one();
+  auto& s = *static_cast<StreamState*>(user_data);
+  std::unique_lock lock(s.mutex);
+  s.space.wait(lock, [&] { return s.tokens.size() < kAhead || s.stop; });
+  if (s.stop) return 1;
+  s.tokens.push_back({token, text ? std::optional<std::string>(text) : std::nullopt});
+  s.ready.notify_one();
   return 0;
 }
 
@@ -31,7 +43,7 @@ void TokenStream::run() {
   std::exception_ptr error;
   try {
     auto use = model_.handle.use();
-    auto options = request_.options_for_call(&TokenStream::on_token, this);
+    auto options = request_.options_for_call(&TokenStream::on_token, state_.get());
     std::vector<int32_t> out(static_cast<size_t>(request_.options.max_new_tokens));
     int64_t count = 0;
     check(moe_generate(use.get(), request_.prompt.data(), static_cast<int64_t>(request_.prompt.size()), &options,
@@ -40,26 +52,27 @@ void TokenStream::run() {
     error = std::current_exception();
   }
   {
-    std::lock_guard lock(mutex_);
-    error_ = error;
-    finished_ = true;
+    std::lock_guard lock(state_->mutex);
+    state_->error = error;
+    state_->finished = true;
   }
-  ready_.notify_one();
+  state_->ready.notify_one();
 }
 
 py::tuple TokenStream::next() {
-  std::optional<Token> token;
+  std::optional<StreamToken> token;
   std::exception_ptr error;
   {
     py::gil_scoped_release nogil;
-    std::unique_lock lock(mutex_);
-    ready_.wait(lock, [&] { return !tokens_.empty() || finished_; });
-    if (!tokens_.empty()) {
-      token = std::move(tokens_.front());
-      tokens_.pop_front();
-      space_.notify_one();
+    StreamState& s = *state_;
+    std::unique_lock lock(s.mutex);
+    s.ready.wait(lock, [&] { return !s.tokens.empty() || s.finished; });
+    if (!s.tokens.empty()) {
+      token = std::move(s.tokens.front());
+      s.tokens.pop_front();
+      s.space.notify_one();
     } else {
-      std::swap(error, error_);  // raised once; the stream is exhausted after it
+      std::swap(error, s.error);  // raised once; the stream is exhausted after it
     }
   }
   if (error) std::rethrow_exception(error);
@@ -69,11 +82,7 @@ py::tuple TokenStream::next() {
 }
 
 void TokenStream::close() {
-  {
-    std::lock_guard lock(mutex_);
-    stop_ = true;
-  }
-  space_.notify_one();
+  state_->request_stop();
   if (worker_.joinable()) {
     py::gil_scoped_release nogil;  // the worker may be waiting for the GIL in a log callback
     worker_.join();

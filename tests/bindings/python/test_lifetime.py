@@ -2,6 +2,7 @@
 stays alive when its context is closed first."""
 
 import gc
+import threading
 
 import numpy as np
 import pytest
@@ -111,3 +112,19 @@ def test_closed_trainers_give_their_memory_back(context):
     moments = 2 * (MIXTRAL / "model.safetensors").stat().st_size  # the created model has the fixture's shapes
     assert grown_kept > trainers * moments // 2, f"{trainers} open trainers only took {grown_kept} bytes"
     assert grown_closed < grown_kept // 4, f"closing leaked: {grown_closed} bytes vs {grown_kept} kept"
+
+
+def test_closing_the_model_stops_its_open_streams(context, reference):
+    """The stream's worker holds the model open and waits for the reader once it is MAX_AHEAD tokens
+    ahead: closing the model must stop it rather than wait for it."""
+    model = moesdk.Model(context, str(MIXTRAL))
+    stream = model.generate_iter(reference.prompt, max_new_tokens=64)
+    first = next(stream)
+    done = threading.Event()
+    threading.Thread(target=lambda: (model.close(), done.set()), daemon=True).start()
+    assert done.wait(timeout=30), "model.close() waited for a stream nobody reads"
+    rest = list(stream)  # what was queued before the stop, then the end
+    assert len(rest) <= moesdk.TokenStream.MAX_AHEAD
+    np.testing.assert_array_equal([first[0]] + [t for t, _ in rest], reference.generated[: 1 + len(rest)])
+    with pytest.raises(ValueError, match="Model is closed"):
+        model.generate_iter(reference.prompt)
