@@ -1,5 +1,6 @@
 """What the training benchmarks share: where things are, the fortunes corpus and its tokenised form,
 running `moe` and the peer under the benchmark lock with their CPU use recorded, metrics.jsonl."""
+import fcntl
 import json
 import os
 import resource
@@ -49,14 +50,21 @@ def initial_checkpoint(build, config, seed, out):
 
 
 def timed(cmd, env=None, lock=True):
-    """Runs cmd (under flock LOCK) and returns (stdout, wall seconds, CPU seconds it used, load averages
-    before and after). CPU seconds / wall below the thread count means the machine was contended."""
-    full = (["flock", LOCK] if lock else []) + cmd
+    """Runs cmd holding LOCK (flock(2), as `flock /tmp/moe-bench.lock` takes it) and returns (stdout,
+    stderr, {wall seconds, CPU seconds it used, load averages before and after}), the clock started once
+    the lock is held. CPU seconds / wall below the thread count means the machine was contended."""
     log("$", " ".join(cmd))
+    with open(LOCK, "a") as f:
+        if lock:
+            fcntl.flock(f, fcntl.LOCK_EX)
+        return _run(cmd, env)
+
+
+def _run(cmd, env):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load0 = os.getloadavg()
     t0 = time.monotonic()
-    p = subprocess.run(full, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wall = time.monotonic() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode != 0:
