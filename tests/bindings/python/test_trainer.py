@@ -221,7 +221,7 @@ def test_ctrl_c_stops_training_between_steps(context):
 def test_two_threads_train_at_once(context):
     """Each thread trains its own model. If train() held the GIL, thread b would take all its steps once it
     had the GIL, before a could take its second step (as in test_threads.py for generation)."""
-    steps = 6
+    steps_a, steps_b = 4, 16  # b trains long enough that a's second step comes first, however busy the machine
     events = []
     b_started = threading.Event()
     models = [create_model(context) for _ in range(2)]
@@ -235,18 +235,18 @@ def test_two_threads_train_at_once(context):
         events.append("b")
         b_started.set()
 
-    def run(model, progress):
+    def run(model, progress, steps):
         with moesdk.Trainer(model, lr=1e-2) as t:
             t.train(training_ids(4), batch_size=2, until_step=steps, progress=progress)
 
     old_interval = sys.getswitchinterval()
     sys.setswitchinterval(100)
     try:
-        a = threading.Thread(target=run, args=(models[0], progress_a))
+        a = threading.Thread(target=run, args=(models[0], progress_a, steps_a))
         a.start()
         while not events:
             a.join(0.001)
-        b = threading.Thread(target=run, args=(models[1], progress_b))
+        b = threading.Thread(target=run, args=(models[1], progress_b, steps_b))
         b.start()
         a.join()
         b.join()
@@ -254,7 +254,7 @@ def test_two_threads_train_at_once(context):
         sys.setswitchinterval(old_interval)
         for m in models:
             m.close()
-    assert events.count("a") == steps and events.count("b") == steps
+    assert events.count("a") == steps_a and events.count("b") == steps_b
     second_a = events.index("a", 1)
     last_b = len(events) - 1 - events[::-1].index("b")
     assert second_a < last_b, f"thread a made no progress while thread b was training: {events}"
