@@ -1,6 +1,8 @@
 """The Trainer gives the C API's numbers for the same model, data, options and seed (the scenarios of
 tests/bindings/reference_training.c, repeated here option for option)."""
 
+import os
+
 import numpy as np
 
 import moesdk
@@ -101,3 +103,12 @@ def test_task_heads_match_the_c_api(context, training_reference):
     ) as trainer:
         s = trainer.step(ids, np.array([[1, 3], [4, 6]], dtype=np.int32))
         assert [s.loss, s.accuracy] == training_reference["span_step"][0]
+
+
+def test_created_model_keeps_and_saves_its_tokenizer(context, tmp_path):
+    tokenizer_json = os.path.join(os.environ["MOE_TOKENIZER_MODEL"], "tokenizer.json")
+    with create_model(context, tokenizer=tokenizer_json) as model:
+        ids = model.tokenizer.encode("Mixture of experts")
+        model.save(str(tmp_path / "saved"))
+    with moesdk.Model(context, str(tmp_path / "saved")) as saved:
+        assert saved.tokenizer.encode("Mixture of experts").tolist() == ids.tolist()
