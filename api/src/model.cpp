@@ -194,7 +194,7 @@ moe_status moe_generate(moe_model* model, const int32_t* prompt, int64_t prompt_
       p.on_token = [&](int32_t token, const char* text) { return o.callback(token, text, o.user_data) == 0; };
     }
     auto produced = model->impl->generate(prompt, prompt_length, p);
-    std::memcpy(out_ids, produced.data(), produced.size() * sizeof(int32_t));
+    if (!produced.empty()) std::memcpy(out_ids, produced.data(), produced.size() * sizeof(int32_t));
     *out_count = static_cast<int64_t>(produced.size());
   });
 }

@@ -38,7 +38,8 @@ moe_status moe_tokenize(const moe_tokenizer* tok, const char* text, size_t text_
     require_arg(ids_capacity >= 0, "moe_tokenize: ids_capacity is negative");
     moe::TextEncoding e = tok->impl->encode(std::string_view(text ? text : "", text_length), add_special != 0);
     *count = static_cast<int64_t>(e.ids.size());
-    if (ids_out && ids_capacity >= *count) std::memcpy(ids_out, e.ids.data(), e.ids.size() * sizeof(int32_t));
+    // An empty encoding has no data pointer to copy from (memcpy's arguments must not be NULL even for 0 bytes).
+    if (ids_out && ids_capacity >= *count && !e.ids.empty()) std::memcpy(ids_out, e.ids.data(), e.ids.size() * sizeof(int32_t));
   });
 }
 
