@@ -6,7 +6,8 @@ trained with `moe train`:
   full:  `moe finetune --task classify`, the lower half of the backbone (and the embedding) frozen
          (--freeze-layers), the upper half and the new classification head trained;
   lora:  `moe finetune --task classify --lora-rank R`: LoRA adapters on every layer's attention
-         projections plus the head, the base weights fixed.
+         projections (with --lora-experts also on every routed expert) plus the head, the base
+         weights fixed.
 
 Held-out accuracy (the last 20% of the rows, balanced) is what `moe finetune` prints before training
 (the untrained head) and after; the majority baseline is the largest class share of the held-out rows.
@@ -54,6 +55,7 @@ def main():
     p.add_argument("--lora-lr", type=float, default=3e-3)
     p.add_argument("--lora-rank", type=int, default=8)
     p.add_argument("--lora-alpha", type=float, default=16)
+    p.add_argument("--lora-experts", action="store_true", help="adapters on the routed experts too")
     p.add_argument("--freeze-layers", type=int, default=None, help="default: half the model's layers")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--runs", default="full,lora", help="which fine-tunes to run: full, lora or both")
@@ -84,7 +86,7 @@ def main():
     if "lora" in chosen:
         runs["lora"] = finetune(moe, model, data, os.path.join(work, "classify-lora"), held, a,
                                 ["--lr", str(a.lora_lr), "--lora-rank", str(a.lora_rank), "--lora-alpha",
-                                 str(a.lora_alpha)])
+                                 str(a.lora_alpha)] + (["--lora-experts"] if a.lora_experts else []))
     if a.from_scratch:
         init = os.path.join(work, "fortunes-init")
         runs["full, from the untrained weights"] = finetune(
@@ -103,7 +105,7 @@ def main():
           f"{100 * info['majority_baseline']:.1f}%")
     print(f"{'fine-tune':36}{'acc. before':>12}{'acc. after':>12}{'loss after':>12}{'tokens/s':>10}")
     for name, r in runs.items():
-        label = {"full": f"full, layers < {freeze} frozen", "lora": f"LoRA r={a.lora_rank}, attention"}.get(name, name)
+        label = {"full": f"full, layers < {freeze} frozen", "lora": f"LoRA r={a.lora_rank}, attention" + (" + experts" if a.lora_experts else "")}.get(name, name)
         print(f"{label:36}{100 * r['accuracy_before']:11.1f}%{100 * r['accuracy_after']:11.1f}%"
               f"{r['loss_after']:12.4f}{r['tokens_per_s']:10.0f}")
     if gap is not None:
