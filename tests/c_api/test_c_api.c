@@ -133,6 +133,26 @@ int main(void) {
   s = moe_generate(model, prompt, 4, &g, out, 16, &produced);
   CHECK(s == MOE_OK && produced == 2, "small options struct: %d %lld", s, (long long)produced);
 
+  /* Several prompts at once: each row's greedy tokens are what moe_generate gives on that prompt alone. */
+  {
+    int32_t batch_out[SEQS * 6], alone[6];
+    int64_t counts[SEQS], alone_count, r, start = 0;
+    moe_generate_options_init(&g);
+    g.max_new_tokens = 6;
+    s = moe_generate_batch(model, kIds, kLengths, SEQS, &g, NULL, NULL, batch_out, 6, counts);
+    CHECK(s == MOE_OK, "generate_batch: %s", moe_last_error_message());
+    for (r = 0; r < SEQS && s == MOE_OK; start += kLengths[r], ++r) {
+      s = moe_generate(model, kIds + start, kLengths[r], &g, alone, 6, &alone_count);
+      CHECK(s == MOE_OK && alone_count == counts[r] && memcmp(alone, batch_out + r * 6, 6 * sizeof(int32_t)) == 0,
+            "generate_batch row %lld differs from generating it alone", (long long)r);
+    }
+    CHECK(moe_generate_batch(model, kIds, kLengths, 0, &g, NULL, NULL, batch_out, 6, counts) == MOE_ERR_INVALID_ARGUMENT,
+          "generate_batch without rows");
+    CHECK(moe_generate_batch(model, kIds, kLengths, SEQS, &g, NULL, NULL, batch_out, 5, counts) ==
+              MOE_ERR_INVALID_ARGUMENT && strstr(moe_last_error_message(), "capacity") != NULL,
+          "generate_batch small capacity: %s", moe_last_error_message());
+  }
+
   /* Errors: a status and a message naming the problem; nothing crashes. */
   CHECK(moe_forward(NULL, kIds, kLengths, SEQS, NULL, single, (int64_t)count) == MOE_ERR_INVALID_ARGUMENT, "null model");
   CHECK(strstr(moe_last_error_message(), "model") != NULL, "message: %s", moe_last_error_message());

@@ -275,7 +275,9 @@ TEST(Trainer, GumbelTemperatureAnnealsLinearlyToItsFinalValue) {
     double loss = 0;
     for (int i = 0; i <= s; ++i) loss = t.step(ids, 2, 8).loss;
     EXPECT_EQ(loss, annealed[s]) << "step " << s << ": the temperature is not " << held;
-    if (s >= 2) EXPECT_NE(held, 2.f);
+    if (s >= 2) {
+      EXPECT_NE(held, 2.f);
+    }
   }
   // The temperature matters: a run held at 2 differs once the annealed one has moved away from 2.
   moe::model m = load_f32(ctx, kMixtral);

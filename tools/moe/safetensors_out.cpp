@@ -8,7 +8,10 @@ namespace cli {
 void write_f32_safetensors(const std::string& path, const std::string& name, const std::vector<int64_t>& shape,
                            const std::vector<float>& data) {
   std::string header = "{\"" + name + "\":{\"dtype\":\"F32\",\"shape\":[";
-  for (size_t i = 0; i < shape.size(); ++i) header += (i ? "," : "") + std::to_string(shape[i]);
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) header += ',';
+    header += std::to_string(shape[i]);
+  }
   header += "],\"data_offsets\":[0," + std::to_string(data.size() * sizeof(float)) + "]}}";
   while (header.size() % 8) header += ' ';  // the data section starts 8-byte aligned
   std::string tmp = path + ".tmp";
