@@ -16,6 +16,8 @@
 //                           [--batch 8] [--seq 256] [--prompt 16] [--new 128] [--decode-batch 1]
 #include <moe/moe.h>
 
+#include "bench_util.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -26,6 +28,11 @@
 #include <vector>
 
 namespace {
+
+using moe_bench::json_list;
+using moe_bench::median;
+using moe_bench::random_ids;
+using moe_bench::seconds;
 
 constexpr uint64_t kPrefillIdsSeed = 1;  // the peer (time_peer.py) uses the same two streams
 constexpr uint64_t kPromptIdsSeed = 2;
@@ -88,46 +95,6 @@ void check(moe_status s, const char* what) {
   if (s == MOE_OK) return;
   std::fprintf(stderr, "moe_bench_generate: %s failed: %s: %s\n", what, moe_status_string(s), moe_last_error_message());
   std::exit(1);
-}
-
-std::vector<int32_t> random_ids(uint64_t state, size_t count, int64_t vocab) {
-  std::vector<int32_t> ids(count);
-  for (auto& id : ids) {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    id = static_cast<int32_t>((z ^ (z >> 31)) % static_cast<uint64_t>(vocab));
-  }
-  return ids;
-}
-
-template <class F>
-double seconds(F&& f) {
-  auto t = std::chrono::steady_clock::now();
-  f();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-std::string json_list(const std::vector<double>& v) {
-  std::string s = "[";
-  char buf[32];
-  for (size_t i = 0; i < v.size(); ++i) {
-    std::snprintf(buf, sizeof buf, "%s%.9g", i ? ", " : "", v[i]);
-    s += buf;
-  }
-  return s + "]";
-}
-
-std::string json_list(const std::vector<int32_t>& v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
-  return s + "]";
 }
 
 }  // namespace
@@ -210,13 +177,13 @@ int main(int argc, char** argv) {
   std::printf("{%s, \"phase\": \"prefill\", \"batch\": %d, \"seq\": %d, \"tokens\": %lld, \"median_s\": %.9g, "
               "\"tokens_per_s\": %.9g, \"runs_s\": %s}\n",
               common, a.batch, a.seq, static_cast<long long>(n_prefill), median(prefill), n_prefill / median(prefill),
-              json_list(prefill).c_str());
+              json_list(prefill, 9).c_str());
   // "generated": row 0's tokens (the batch-1 sequence, which the peer also makes).
   out.resize(static_cast<size_t>(row_capacity));
   std::printf("{%s, \"phase\": \"decode\", \"decode_batch\": %d, \"prompt\": %d, \"tokens\": %d, \"median_s\": %.9g, "
               "\"tokens_per_s\": %.9g, \"runs_s\": %s, \"generated\": %s}\n",
               common, rows, a.prompt, a.new_tokens, median(decode), double(rows) * a.new_tokens / median(decode),
-              json_list(decode).c_str(), json_list(out).c_str());
+              json_list(decode, 9).c_str(), json_list(out).c_str());
   std::fflush(stdout);
 
   moe_model_free(model);

@@ -19,6 +19,8 @@
 //                      [--prompt N] [--new N] [--runs N] [--warmup N]
 #include <moe/moe.h>
 
+#include "../bench_util.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -29,6 +31,11 @@
 #include <vector>
 
 namespace {
+
+using moe_bench::json_list;
+using moe_bench::median;
+using moe_bench::random_ids;
+using moe_bench::seconds;
 
 constexpr uint64_t kPrefillIdsSeed = 1, kPromptIdsSeed = 2, kTrainIdsSeed = 3;  // the peer uses the same streams
 
@@ -81,40 +88,6 @@ void check(moe_status s, const char* what) {
   if (s == MOE_OK) return;
   std::fprintf(stderr, "moe_bench_gpu: %s failed: %s: %s\n", what, moe_status_string(s), moe_last_error_message());
   std::exit(1);
-}
-
-std::vector<int32_t> random_ids(uint64_t state, size_t count, int64_t vocab) {
-  std::vector<int32_t> ids(count);
-  for (auto& id : ids) {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    id = static_cast<int32_t>((z ^ (z >> 31)) % static_cast<uint64_t>(vocab));
-  }
-  return ids;
-}
-
-template <class F>
-double seconds(F&& f) {
-  auto t = std::chrono::steady_clock::now();
-  f();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-std::string json_list(const std::vector<double>& v) {
-  std::string s = "[";
-  char buf[32];
-  for (size_t i = 0; i < v.size(); ++i) {
-    std::snprintf(buf, sizeof buf, "%s%.6g", i ? ", " : "", v[i]);
-    s += buf;
-  }
-  return s + "]";
 }
 
 // Warm-up calls of `once`, then the times of `runs` more.
@@ -228,7 +201,7 @@ int main(int argc, char** argv) {
               "\"median_s\": %.6g, \"tokens_per_s\": %.6g, \"runs_s\": %s}\n",
               a.phase.c_str(), moe_context_backend(ctx), moe_context_device(ctx), a.phase == "train" ? "f32" : "bf16",
               f32_math ? f32_math : "f32", a.batch, a.seq, a.prompt, a.new_tokens, load_s, median(t),
-              tokens / median(t), json_list(t).c_str());
+              tokens / median(t), json_list(t, 6).c_str());
   moe_model_free(model);
   moe_context_free(ctx);
   return 0;
