@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 #define MOE_PLUGIN_ABI_MAJOR 1
-#define MOE_PLUGIN_ABI_MINOR 1 /* 1.1: collectives appended to moe_backend_ops */
+#define MOE_PLUGIN_ABI_MINOR 2 /* 1.1: collectives appended to moe_backend_ops; 1.2: recorded steps */
 #define MOE_PLUGIN_ABI_VERSION ((uint32_t)((MOE_PLUGIN_ABI_MAJOR << 16) | MOE_PLUGIN_ABI_MINOR))
 #define MOE_PLUGIN_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define MOE_PLUGIN_ABI_MINOR_OF(v) ((uint32_t)(v)&0xffffu)
@@ -114,6 +114,9 @@ typedef struct moe_backend_options {
  * one per device, in one process or several; its id is made by one member and handed to the others. */
 #define MOE_COMM_ID_BYTES 128
 typedef struct moe_comm moe_comm; /* a communicator of one backend instance, opaque to the host */
+
+/* A recorded sequence of ops (ABI 1.2), replayed as one launch (a CUDA graph), opaque to the host. */
+typedef struct moe_recorded_step moe_recorded_step;
 
 /* Reductions of all_reduce and reduce_scatter. */
 #define MOE_REDUCE_SUM 0
@@ -336,6 +339,35 @@ typedef struct moe_backend_ops {
    * send_counts[this rank] on rank r. x and y have one dtype and at least the counts' sums of elements. */
   moe_status (*all_to_all)(moe_backend* be, moe_comm* comm, const moe_tensor* x, const int64_t* send_counts,
                            moe_tensor* y, const int64_t* recv_counts);
+
+  /* ---- appended in ABI 1.2: recorded steps (NULL where a backend cannot record; the core then runs every
+   * step op by op) ----
+   * Small steps (a decode step) cost more in launches and host work than in device work. Between
+   * record_begin and record_end, the ops the calling thread makes on this instance are recorded, not run,
+   * with their arguments as given (pointers, sizes, scalars); replay_step runs them all again as one launch,
+   * reading whatever the recorded pointers hold at that time. So the host changes a step's inputs by
+   * copying new values into the same buffers before each replay.
+   * While recording:
+   *  - ops never wait for the device. An op whose inputs include indices (ids, positions, slots, kv_len,
+   *    expert ids, offsets, sources) checks them on the device when the step is replayed: a replay that
+   *    meets a bad index skips the entry (nothing is read or written out of bounds) and the next call on
+   *    this instance that waits for the device (copy_to_host, synchronize) fails with
+   *    MOE_ERR_INVALID_ARGUMENT naming the op, the entry and its value. Outside recording, ops keep
+   *    checking indices before they return, as documented above.
+   *  - alloc returns ordinary memory that stays valid after recording; free of a block the step may use is
+   *    put off until record_end. Memory allocated before record_begin and used by the step must stay
+   *    allocated until the step is destroyed.
+   *  - copy_from_host, copy_to_host and synchronize fail with MOE_ERR_INVALID_ARGUMENT (nothing crosses to
+   *    the host while recording); copy, memset_zero and every math op are recorded.
+   *  - other threads' calls on the instance wait until recording ends.
+   * A failure while recording is returned by the failing op as usual; record_end then discards the
+   * recording and returns MOE_ERR_INVALID_ARGUMENT naming the first failure. */
+  moe_status (*record_begin)(moe_backend* be);
+  moe_status (*record_end)(moe_backend* be, moe_recorded_step** out);
+  /* Enqueues the recorded ops on the instance's stream, like any op (returns without waiting). */
+  moe_status (*replay_step)(moe_backend* be, moe_recorded_step* step);
+  /* Waits for the step's pending replays, then frees it. */
+  void (*destroy_step)(moe_backend* be, moe_recorded_step* step);
 } moe_backend_ops;
 
 /* ------------------------------------------------------------------------------------------------
