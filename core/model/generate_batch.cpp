@@ -2,6 +2,7 @@
 // The prompts go through one forward (ragged, no padding), then each decode step feeds the last
 // token of every unfinished row through one forward, so a step's products have as many rows as there
 // are unfinished sequences: the weights are read once per step for all of them, not once per row.
+// Where the backend can record, small decode steps run from a recording (RecordedDecode).
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -9,6 +10,7 @@
 
 #include "base/error.h"
 #include "model/model.h"
+#include "model/recorded_decode.h"
 #include "text/tokenizer.h"
 
 namespace moe {
@@ -94,6 +96,8 @@ std::vector<std::vector<int32_t>> Model::generate_rows(const int32_t* ids, const
   run_sequences(ids, lengths, rows, /*last_only=*/true, cache, logits.data());
   std::vector<int32_t> active(static_cast<size_t>(rows));  // the rows whose logits `logits` holds, in order
   for (int64_t r = 0; r < rows; ++r) active[r] = static_cast<int32_t>(r);
+  // Decode steps from recordings where the backend can record (destroyed before the cache).
+  RecordedDecode recorded(*transformer_, context_->backend(), cache, vocab);
 
   for (;;) {
     TokenBatch step;
@@ -122,7 +126,8 @@ std::vector<std::vector<int32_t>> Model::generate_rows(const int32_t* ids, const
     }
     if (stop_all || step.ids.empty()) break;
     active = step.slot;
-    transformer_->forward(step, cache).copy_to_host(logits.data(), step.ids.size() * vocab * sizeof(float));
+    if (!recorded.run(step, logits.data()))
+      transformer_->forward(step, cache).copy_to_host(logits.data(), step.ids.size() * vocab * sizeof(float));
   }
   for (int64_t r = 0; r < rows; ++r) produced[r] = std::move(state[r].produced);
   return produced;

@@ -66,6 +66,30 @@ ad::Var Transformer::project_residual(const ad::Var& x, const Tensor& w, const a
   return ad::linear_residual(s.tape, x, weight(w, s), residual);
 }
 
+DeviceTokens DeviceTokens::allocate(Backend& backend, int64_t tokens, Lifetime lifetime) {
+  DeviceTokens t;
+  t.block = Tensor::empty(backend, MOE_DTYPE_I32, {4, tokens}, lifetime);
+  t.ids = t.block.slice(0, 1).view({tokens});
+  t.slot = t.block.slice(1, 2).view({tokens});
+  t.position = t.block.slice(2, 3).view({tokens});
+  t.kv_len = t.block.slice(3, 4).view({tokens});
+  return t;
+}
+
+void DeviceTokens::fill(const TokenBatch& batch) {
+  const size_t n = batch.ids.size();
+  require(static_cast<int64_t>(n) == ids.numel() && batch.slot.size() == n && batch.position.size() == n,
+          MOE_ERR_INTERNAL, "DeviceTokens::fill: the batch does not match the inputs' size");
+  std::vector<int32_t> host(4 * n);
+  for (size_t t = 0; t < n; ++t) {
+    host[t] = batch.ids[t];
+    host[n + t] = batch.slot[t];
+    host[2 * n + t] = batch.position[t];
+    host[3 * n + t] = batch.position[t] + 1;
+  }
+  block.copy_from_host(host.data(), host.size() * sizeof(int32_t));
+}
+
 Tensor Transformer::forward(const TokenBatch& batch, KvCache& cache, TrainingPass* train) const {
   Step s;
   s.train = train;
@@ -75,18 +99,27 @@ Tensor Transformer::forward(const TokenBatch& batch, KvCache& cache, TrainingPas
   return logits.value;
 }
 
+Tensor Transformer::forward_all_rows(const DeviceTokens& tokens, KvCache& cache) const {
+  return project(run_layers(tokens, nullptr, cache, nullptr), weights_.lm_head, Step{}).value;
+}
+
 ad::Var Transformer::hidden_states(const TokenBatch& batch, KvCache& cache, TrainingPass* train) const {
+  DeviceTokens tokens = DeviceTokens::allocate(backend_, static_cast<int64_t>(batch.ids.size()));
+  tokens.fill(batch);
+  return run_layers(tokens, &batch.logit_rows, cache, train);
+}
+
+ad::Var Transformer::run_layers(const DeviceTokens& tokens, const std::vector<int64_t>* logit_rows, KvCache& cache,
+                                TrainingPass* train) const {
   Step s;
-  s.tokens = static_cast<int64_t>(batch.ids.size());
+  s.tokens = tokens.ids.numel();
   s.train = train;
   s.tape = train ? train->tape : nullptr;
-  std::vector<int32_t> kv_len(batch.position.size());
-  for (size_t t = 0; t < kv_len.size(); ++t) kv_len[t] = batch.position[t] + 1;
-  s.attn.slot = Tensor::from_host(backend_, MOE_DTYPE_I32, {s.tokens}, batch.slot.data());
-  s.attn.position = Tensor::from_host(backend_, MOE_DTYPE_I32, {s.tokens}, batch.position.data());
-  s.attn.kv_len = Tensor::from_host(backend_, MOE_DTYPE_I32, {s.tokens}, kv_len.data());
+  s.attn.slot = tokens.slot;
+  s.attn.position = tokens.position;
+  s.attn.kv_len = tokens.kv_len;
   s.attn.scale = static_cast<float>(config_.attention_scale);
-  Tensor ids = Tensor::from_host(backend_, MOE_DTYPE_I32, {s.tokens}, batch.ids.data());
+  const Tensor& ids = tokens.ids;
 
   ad::Var x = ad::embedding(s.tape, ids, weight(weights_.embed_tokens, s));
   const float eps = static_cast<float>(config_.rms_norm_eps);
@@ -102,11 +135,11 @@ ad::Var Transformer::hidden_states(const TokenBatch& batch, KvCache& cache, Trai
   }
 
   // Only the rows asked for go through the final norm and the LM head.
-  const int64_t wanted = static_cast<int64_t>(batch.logit_rows.size());
+  const int64_t wanted = logit_rows ? static_cast<int64_t>(logit_rows->size()) : s.tokens;
   bool all_rows = wanted == s.tokens;
-  for (int64_t i = 0; all_rows && i < wanted; ++i) all_rows = batch.logit_rows[i] == i;
+  for (int64_t i = 0; logit_rows && all_rows && i < wanted; ++i) all_rows = (*logit_rows)[i] == i;
   if (!all_rows) {
-    std::vector<int32_t> rows(batch.logit_rows.begin(), batch.logit_rows.end());
+    std::vector<int32_t> rows(logit_rows->begin(), logit_rows->end());
     x = ad::gather_rows(s.tape, x, Tensor::from_host(backend_, MOE_DTYPE_I32, {wanted}, rows.data()));
   }
   return ad::rmsnorm(s.tape, x, weight(weights_.final_norm, s), eps);

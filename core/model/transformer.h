@@ -57,17 +57,32 @@ struct TrainingPass {
   ad::Var logits;  // the returned logits with their gradient slot
 };
 
+// A step's token inputs on the backend, views of one i32 [4, tokens] block (one copy from the host):
+// ids, cache slots, positions and kv_len = position + 1.
+struct DeviceTokens {
+  Tensor block, ids, slot, position, kv_len;
+  // Uninitialised inputs for `tokens` tokens; fill() copies a batch in.
+  static DeviceTokens allocate(Backend& backend, int64_t tokens, Lifetime lifetime = Lifetime::kActivation);
+  void fill(const TokenBatch& batch);
+};
+
 class Transformer {
  public:
   Transformer(const ModelConfig& config, const ModelWeights& weights, Backend& backend);
 
   // f32 logits [logit_rows, vocab] on the backend.
   Tensor forward(const TokenBatch& batch, KvCache& cache, TrainingPass* train = nullptr) const;
+  // f32 logits [tokens, vocab] of every token of inputs already on the backend. Copies nothing to or from
+  // the host, so a backend can record it (RecordedStep) and replay it with new inputs.
+  Tensor forward_all_rows(const DeviceTokens& tokens, KvCache& cache) const;
   // The final-norm hidden states [logit_rows, hidden] (what a task head reads instead of the LM head).
   ad::Var hidden_states(const TokenBatch& batch, KvCache& cache, TrainingPass* train = nullptr) const;
 
  private:
   struct Step;
+  // Everything but the inputs' upload; logit_rows == nullptr means every row.
+  ad::Var run_layers(const DeviceTokens& tokens, const std::vector<int64_t>* logit_rows, KvCache& cache,
+                     TrainingPass* train) const;
   ad::Var weight(const Tensor& w, const Step& s) const;
   // The weight with its LoRA adapter added when it has one (routed experts), else weight().
   ad::Var adapted_weight(const Tensor& w, const Step& s) const;

@@ -2,6 +2,10 @@
 
 #include "base/error.h"
 #include "plugins/host_api.h"
+#include "moe/moe.h"
+
+#include <cstddef>
+#include <iterator>
 
 namespace moe {
 namespace {
@@ -43,15 +47,32 @@ void Backend::check(moe_status status, const char* op) const {
   fail(status, std::string("backend '") + name_ + "' op " + op + " failed" + (why.empty() ? "" : ": " + why));
 }
 
+Backend::RecordingPool* Backend::recording_pool_of_this_thread() const {
+  if (recording_.empty()) return nullptr;
+  auto it = recording_.find(std::this_thread::get_id());
+  return it == recording_.end() ? nullptr : it->second;
+}
+
 void* Backend::allocate(size_t bytes) {
   size_t cls = allocation_size_class(bytes);
+  RecordingPool* pool = nullptr;
   {
     std::lock_guard lock(cache_mutex_);
+    pool = recording_pool_of_this_thread();
+    if (pool) {
+      auto own = pool->free_blocks.find(cls);
+      if (own != pool->free_blocks.end()) {
+        void* p = own->second;
+        pool->free_blocks.erase(own);
+        return p;
+      }
+    }
     auto it = free_blocks_.find(cls);
     if (it != free_blocks_.end()) {
       void* p = it->second;
       free_blocks_.erase(it);
       cached_bytes_ -= cls;
+      if (pool) pool_of_[p] = pool;
       return p;
     }
   }
@@ -66,6 +87,10 @@ void* Backend::allocate(size_t bytes) {
     fail(MOE_ERR_OUT_OF_MEMORY, "backend '" + name_ + "' could not allocate " + std::to_string(bytes) + " bytes" +
                                     (why.empty() ? "" : ": " + why));
   }
+  if (pool) {
+    std::lock_guard lock(cache_mutex_);
+    pool_of_[p] = pool;
+  }
   return p;
 }
 
@@ -74,6 +99,13 @@ void Backend::release(void* ptr, size_t bytes) {
   size_t cls = allocation_size_class(bytes);
   {
     std::lock_guard lock(cache_mutex_);
+    if (!pool_of_.empty()) {
+      auto owned = pool_of_.find(ptr);
+      if (owned != pool_of_.end()) {
+        owned->second->free_blocks.emplace(cls, ptr);
+        return;
+      }
+    }
     if (cached_bytes_ + cls <= kMaxCachedBytes) {
       free_blocks_.emplace(cls, ptr);
       cached_bytes_ += cls;
@@ -91,6 +123,47 @@ void Backend::trim() {
     cached_bytes_ = 0;
   }
   for (auto& [size, p] : blocks) ops_->free(handle_, p);
+}
+
+bool Backend::can_record() const {
+  return has(&moe_backend_ops::record_begin, offsetof(moe_backend_ops, record_begin)) &&
+         has(&moe_backend_ops::destroy_step, offsetof(moe_backend_ops, destroy_step)) && ops_->record_end &&
+         ops_->replay_step;
+}
+
+void Backend::begin_recording(RecordingPool* pool) {
+  require(can_record(), MOE_ERR_UNSUPPORTED, "backend '" + name_ + "' cannot record steps");
+  // The plugin makes other threads' calls wait while this one records; the pool is registered only once
+  // this thread holds the recording.
+  check(ops_->record_begin(handle_), "record_begin");
+  std::lock_guard lock(cache_mutex_);
+  recording_[std::this_thread::get_id()] = pool;
+}
+
+moe_recorded_step* Backend::end_recording(std::string* why) noexcept {
+  {
+    std::lock_guard lock(cache_mutex_);
+    recording_.erase(std::this_thread::get_id());
+  }
+  take_plugin_error();
+  moe_recorded_step* step = nullptr;
+  const moe_status s = ops_->record_end(handle_, &step);
+  std::string message = take_plugin_error();
+  if (s == MOE_OK && step) return step;
+  if (why) *why = message.empty() ? std::string(moe_status_string(s)) : message;
+  return nullptr;
+}
+
+void Backend::release_pool(RecordingPool* pool) noexcept {
+  std::multimap<size_t, void*> blocks;
+  {
+    std::lock_guard lock(cache_mutex_);
+    blocks.swap(pool->free_blocks);
+    // Blocks still held by tensors leave the pool and go back through release() like any other.
+    for (auto it = pool_of_.begin(); it != pool_of_.end();)
+      it = it->second == pool ? pool_of_.erase(it) : std::next(it);
+  }
+  for (auto& [cls, p] : blocks) release(p, cls);  // no longer in pool_of_: to the cache or the plugin
 }
 
 }  // namespace moe

@@ -7,6 +7,8 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "moe/moe_plugin.h"
@@ -39,7 +41,20 @@ class Backend {
   // Returns cached blocks to the plugin.
   void trim();
 
+  // Recorded steps (plugin ABI 1.2). Blocks that the recording thread allocates between begin_recording
+  // and end_recording belong to the recording's pool until release_pool: replays write into them, so the
+  // cache must not hand them to other tensors meanwhile (the recording reuses its own freed blocks).
+  struct RecordingPool;
+  bool can_record() const;
+  void begin_recording(RecordingPool* pool);
+  // Ends this thread's recording; the step, or nullptr with the plugin's reason in `why` when it failed.
+  moe_recorded_step* end_recording(std::string* why) noexcept;
+  // Gives the pool's free blocks back to the cache (after the step that used them was destroyed).
+  void release_pool(RecordingPool* pool) noexcept;
+
  private:
+  RecordingPool* recording_pool_of_this_thread() const;  // under cache_mutex_
+
   const moe_backend_ops* ops_;
   moe_backend* handle_ = nullptr;
   std::string name_;
@@ -48,6 +63,12 @@ class Backend {
   std::mutex cache_mutex_;
   std::multimap<size_t, void*> free_blocks_;  // by rounded size
   size_t cached_bytes_ = 0;
+  std::unordered_map<std::thread::id, RecordingPool*> recording_;  // recording threads and their pools
+  std::unordered_map<void*, RecordingPool*> pool_of_;              // blocks owned by a recording's pool
+};
+
+struct Backend::RecordingPool {
+  std::multimap<size_t, void*> free_blocks;  // by rounded size
 };
 
 // The size class a request is rounded up to (the cache reuses blocks of the same class).

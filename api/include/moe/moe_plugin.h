@@ -354,12 +354,15 @@ typedef struct moe_backend_ops {
    *    this instance that waits for the device (copy_to_host, synchronize) fails with
    *    MOE_ERR_INVALID_ARGUMENT naming the op, the entry and its value. Outside recording, ops keep
    *    checking indices before they return, as documented above.
-   *  - alloc returns ordinary memory that stays valid after recording; free of a block the step may use is
-   *    put off until record_end. Memory allocated before record_begin and used by the step must stay
-   *    allocated until the step is destroyed.
+   *    A replay's results after a bad index are undefined, but nothing is read or written out of bounds.
+   *  - alloc and free are not recorded: alloc returns ordinary memory that stays valid after recording (a
+   *    backend may put a free off until record_end). The host keeps every block the step uses (made before
+   *    or while recording) allocated, and out of other use, until the step is destroyed.
    *  - copy_from_host, copy_to_host and synchronize fail with MOE_ERR_INVALID_ARGUMENT (nothing crosses to
-   *    the host while recording); copy, memset_zero and every math op are recorded.
-   *  - other threads' calls on the instance wait until recording ends.
+   *    the host while recording); copy, memset_zero and every math op are recorded. Collectives are not
+   *    recordable (MOE_ERR_UNSUPPORTED).
+   *  - other threads' calls on the instance are not recorded (a backend may make them wait until recording
+   *    ends).
    * A failure while recording is returned by the failing op as usual; record_end then discards the
    * recording and returns MOE_ERR_INVALID_ARGUMENT naming the first failure. */
   moe_status (*record_begin)(moe_backend* be);

@@ -1,0 +1,56 @@
+#include "model/recorded_decode.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "base/log.h"
+#include "tensor/ops.h"
+
+namespace moe {
+
+RecordedDecode::RecordedDecode(const Transformer& transformer, Backend& backend, KvCache& cache, int64_t vocab)
+    : transformer_(transformer), backend_(backend), cache_(cache), vocab_(vocab) {
+  const char* env = std::getenv("MOE_RECORD_DECODE");
+  enabled_ = backend.can_record() && !(env && std::strcmp(env, "0") == 0);
+}
+
+RecordedDecode::Recording* RecordedDecode::recording_for(const TokenBatch& step) {
+  const int64_t rows = static_cast<int64_t>(step.ids.size());
+  auto found = recordings_.find(rows);
+  if (found != recordings_.end()) return &found->second;
+
+  // Inputs and logits are made before recording, so they are not the recording's own blocks: the host
+  // writes the one and reads the other around every replay.
+  Recording r;
+  r.inputs = DeviceTokens::allocate(backend_, rows);
+  r.logits = Tensor::empty(backend_, MOE_DTYPE_F32, {rows, vocab_});
+  std::string why;
+  r.step = RecordedStep::record(
+      backend_,
+      [&] {
+        Tensor logits = transformer_.forward_all_rows(r.inputs, cache_);
+        ops::copy(logits, r.logits);
+      },
+      &why);
+  if (!r.step) {
+    // Not an error: the step runs op by op, as it would on a backend that cannot record.
+    process_logger().write(MOE_LOG_WARN, "decode steps run op by op: recording one failed (" + why + ")");
+    enabled_ = false;
+    return nullptr;
+  }
+  return &recordings_.emplace(rows, std::move(r)).first->second;
+}
+
+bool RecordedDecode::run(const TokenBatch& step, float* logits) {
+  const int64_t rows = static_cast<int64_t>(step.ids.size());
+  if (!enabled_ || rows < 1 || rows > kMaxRows) return false;
+  Recording* r = recording_for(step);
+  if (!r) return false;
+  r->inputs.fill(step);
+  r->step->replay();
+  r->logits.copy_to_host(logits, static_cast<size_t>(rows * vocab_) * sizeof(float));
+  return true;
+}
+
+}  // namespace moe

@@ -1,0 +1,47 @@
+// Decode steps replayed from a recording where the backend can record (plugin ABI 1.2, a CUDA graph on
+// the CUDA backend). A decode step at small batch costs more in launches and host work than in device
+// work; recorded once, it runs as one launch per token. One recording per number of rows stepping (rows
+// finish at different times), for one KvCache, made the first time that many rows step.
+//
+// MOE_RECORD_DECODE=0 in the environment turns it off (every step then runs op by op).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+
+#include "model/kv_cache.h"
+#include "model/transformer.h"
+#include "tensor/recorded_step.h"
+
+namespace moe {
+
+class RecordedDecode {
+ public:
+  // Steps of more rows than this run op by op: their device work outweighs the launches.
+  static constexpr int64_t kMaxRows = 16;
+
+  RecordedDecode(const Transformer& transformer, Backend& backend, KvCache& cache, int64_t vocab);
+  // Runs `step` (every row's logits wanted, in row order) from its recording and writes the logits
+  // [rows, vocab] to `logits`. False when this step is not run from a recording (the backend cannot
+  // record, it is turned off, the step has too many rows, or recording failed: logged once), so the
+  // caller runs it op by op; nothing has run then.
+  bool run(const TokenBatch& step, float* logits);
+
+ private:
+  struct Recording {
+    DeviceTokens inputs;
+    Tensor logits;
+    std::unique_ptr<RecordedStep> step;
+  };
+  Recording* recording_for(const TokenBatch& step);
+
+  const Transformer& transformer_;
+  Backend& backend_;
+  KvCache& cache_;
+  int64_t vocab_;
+  bool enabled_;
+  std::map<int64_t, Recording> recordings_;  // by rows; destroyed (their replays waited for) before the cache
+};
+
+}  // namespace moe
