@@ -16,6 +16,10 @@ moe_status cpu_copy_to_host(moe_backend* be, void* dst, const void* src, size_t 
 moe_status cpu_copy(moe_backend* be, void* dst, const void* src, size_t bytes);
 moe_status cpu_memset_zero(moe_backend* be, void* dst, size_t bytes);
 moe_status cpu_synchronize(moe_backend* be);
+moe_status cpu_record_begin(moe_backend* be);
+moe_status cpu_record_end(moe_backend* be, moe_recorded_step** out);
+moe_status cpu_replay_step(moe_backend* be, moe_recorded_step* step);
+void cpu_destroy_step(moe_backend* be, moe_recorded_step* step);
 
 moe_status cpu_gemm(moe_backend* be, int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                     const void* a, moe_dtype a_type, int64_t lda, const void* b, moe_dtype b_type, int64_t ldb,

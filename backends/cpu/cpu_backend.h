@@ -7,6 +7,7 @@
 
 #include "kernels/kernel_table.h"
 #include "onednn_matmul.h"
+#include "recording.h"
 
 struct moe_backend {
   moe_backend(int threads, const moe_cpu::KernelTable& kernels, std::string description)
@@ -16,4 +17,5 @@ struct moe_backend {
   const moe_cpu::KernelTable& kernels;
   const std::string description;
   moe_cpu::MatmulCache matmuls;
+  moe_cpu::Recorder recorder;  // recorded steps (recording.h)
 };

@@ -8,13 +8,21 @@ namespace moe_cpu {
 namespace {
 
 std::atomic<const moe_host_api*> g_host{nullptr};
+thread_local std::string t_last_message;
 
 void set_error_message(const char* message) noexcept {
+  try {
+    t_last_message = message;
+  } catch (...) {
+    t_last_message.clear();
+  }
   const moe_host_api* host = g_host.load(std::memory_order_acquire);
   if (host && host->set_error) host->set_error(message);
 }
 
 }  // namespace
+
+const std::string& last_error_message() { return t_last_message; }
 
 void fail(moe_status status, std::string message) { throw OpError{status, std::move(message)}; }
 

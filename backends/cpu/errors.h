@@ -21,6 +21,9 @@ struct OpError {
 void set_host(const moe_host_api* host);
 void log_message(int32_t level, const std::string& message);
 
+// The message this thread last handed to the host (for a replay that reports a recorded op's failure later).
+const std::string& last_error_message();
+
 // Hands the exception being handled to the host as a message and returns its status.
 moe_status status_of_current_exception() noexcept;
 

@@ -53,19 +53,35 @@ moe_status cpu_alloc(moe_backend* be, size_t bytes, void** out) {
 
 void cpu_free(moe_backend*, void* ptr) { std::free(ptr); }
 
+// Copies that cross to the host are refused while the calling thread records (the ABI: nothing crosses
+// to the host while recording); those that wait report a failed replay first.
+static void check_not_recording(moe_backend* be, const char* op) {
+  if (backend_of(be).recorder.recording_here())
+    invalid(std::string(op) + " while recording a step (copy inputs in before record_begin or replay_step)");
+}
+
 moe_status cpu_copy_from_host(moe_backend* be, void* dst, const void* src, size_t bytes) {
   return guarded([&] {
+    check_not_recording(be, "copy_from_host");
     check_copy(be, dst, src, bytes);
     if (bytes) copy_bytes(*be, dst, src, bytes);
   });
 }
 
 moe_status cpu_copy_to_host(moe_backend* be, void* dst, const void* src, size_t bytes) {
-  return cpu_copy_from_host(be, dst, src, bytes);
+  return guarded([&] {
+    check_not_recording(be, "copy_to_host");
+    be->recorder.raise_replay_error();
+    check_copy(be, dst, src, bytes);
+    if (bytes) copy_bytes(*be, dst, src, bytes);
+  });
 }
 
 moe_status cpu_copy(moe_backend* be, void* dst, const void* src, size_t bytes) {
-  return cpu_copy_from_host(be, dst, src, bytes);
+  return guarded([&] {
+    check_copy(be, dst, src, bytes);
+    if (bytes) copy_bytes(*be, dst, src, bytes);
+  });
 }
 
 moe_status cpu_memset_zero(moe_backend* be, void* dst, size_t bytes) {
@@ -81,7 +97,10 @@ moe_status cpu_memset_zero(moe_backend* be, void* dst, size_t bytes) {
 
 // Every op completes before it returns.
 moe_status cpu_synchronize(moe_backend* be) {
-  return guarded([&] { backend_of(be); });
+  return guarded([&] {
+    check_not_recording(be, "synchronize");
+    be->recorder.raise_replay_error();
+  });
 }
 
 }  // namespace moe_cpu

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "base/error.h"
 #include "base/log.h"
 #include "tensor/ops.h"
 
@@ -12,7 +13,13 @@ namespace moe {
 RecordedDecode::RecordedDecode(const Transformer& transformer, Backend& backend, KvCache& cache, int64_t vocab)
     : transformer_(transformer), backend_(backend), cache_(cache), vocab_(vocab) {
   const char* env = std::getenv("MOE_RECORD_DECODE");
-  enabled_ = backend.can_record() && !(env && std::strcmp(env, "0") == 0);
+  required_ = env && std::strcmp(env, "require") == 0;
+  enabled_ = !(env && std::strcmp(env, "0") == 0);
+  if (!backend.can_record()) {
+    require(!required_, MOE_ERR_UNSUPPORTED,
+            "MOE_RECORD_DECODE=require, but backend '" + backend.name() + "' cannot record steps");
+    enabled_ = false;
+  }
 }
 
 RecordedDecode::Recording* RecordedDecode::recording_for(const TokenBatch& step) {
@@ -34,6 +41,7 @@ RecordedDecode::Recording* RecordedDecode::recording_for(const TokenBatch& step)
       },
       &why);
   if (!r.step) {
+    require(!required_, MOE_ERR_BACKEND, "MOE_RECORD_DECODE=require, but recording a decode step failed: " + why);
     // Not an error: the step runs op by op, as it would on a backend that cannot record.
     process_logger().write(MOE_LOG_WARN, "decode steps run op by op: recording one failed (" + why + ")");
     enabled_ = false;

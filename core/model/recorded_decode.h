@@ -3,7 +3,8 @@
 // work; recorded once, it runs as one launch per token. One recording per number of rows stepping (rows
 // finish at different times), for one KvCache, made the first time that many rows step.
 //
-// MOE_RECORD_DECODE=0 in the environment turns it off (every step then runs op by op).
+// MOE_RECORD_DECODE=0 in the environment turns it off (every step then runs op by op); =require makes a
+// backend that cannot record, or a recording that fails, an error instead (tests use it).
 #pragma once
 
 #include <cstdint>
@@ -41,6 +42,7 @@ class RecordedDecode {
   KvCache& cache_;
   int64_t vocab_;
   bool enabled_;
+  bool required_;
   std::map<int64_t, Recording> recordings_;  // by rows; destroyed (their replays waited for) before the cache
 };
 

@@ -2,7 +2,6 @@
 
 #include "base/error.h"
 #include "plugins/host_api.h"
-#include "moe/moe.h"
 
 #include <cstddef>
 #include <iterator>
@@ -150,7 +149,7 @@ moe_recorded_step* Backend::end_recording(std::string* why) noexcept {
   const moe_status s = ops_->record_end(handle_, &step);
   std::string message = take_plugin_error();
   if (s == MOE_OK && step) return step;
-  if (why) *why = message.empty() ? std::string(moe_status_string(s)) : message;
+  if (why) *why = message.empty() ? "record_end failed with status " + std::to_string(s) : message;
   return nullptr;
 }
 

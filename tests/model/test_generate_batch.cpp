@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <utility>
@@ -54,6 +55,33 @@ TEST_P(GenerateBatch, OneRowEqualsGenerate) {
   auto batch = model_->generate_batch({prompts_[1]}, g);
   ASSERT_EQ(batch.size(), 1u);
   EXPECT_EQ(batch[0], model_->generate(prompts_[1], g));
+}
+
+// Decode steps run from recordings where the backend records (RecordedDecode), one per number of rows
+// stepping; MOE_RECORD_DECODE=0 runs them op by op. Both give the same tokens, sampled too, also when rows
+// stop at different steps (so several recordings are made).
+TEST_P(GenerateBatch, RecordedDecodeStepsEqualOpByOp) {
+  moe::generate_options g;
+  g.max_new_tokens = 12;
+  g.temperature = 0.8f;
+  g.seed = 5;
+  std::vector<std::vector<int32_t>> rows;
+  for (size_t r = 0; r < prompts_.size(); ++r) rows.push_back(prompts_[r]);
+  ASSERT_EQ(setenv("MOE_RECORD_DECODE", "require", 1), 0);  // a failed recording is an error, not a fallback
+  auto recorded = model_->generate_batch(rows, g);
+  ASSERT_EQ(setenv("MOE_RECORD_DECODE", "0", 1), 0);
+  auto op_by_op = model_->generate_batch(rows, g);
+  unsetenv("MOE_RECORD_DECODE");
+  EXPECT_EQ(recorded, op_by_op);
+  // Rows stopping at different steps: stop on the third token of row 0's own continuation.
+  g.stop_ids = {op_by_op[0].at(2)};
+  ASSERT_EQ(setenv("MOE_RECORD_DECODE", "require", 1), 0);
+  auto recorded_stops = model_->generate_batch(rows, g);
+  ASSERT_EQ(setenv("MOE_RECORD_DECODE", "0", 1), 0);
+  auto op_by_op_stops = model_->generate_batch(rows, g);
+  unsetenv("MOE_RECORD_DECODE");
+  EXPECT_EQ(recorded_stops, op_by_op_stops);
+  EXPECT_LE(recorded_stops[0].size(), 3u);
 }
 
 TEST_P(GenerateBatch, SampledRowRDrawsWithSeedPlusR) {
