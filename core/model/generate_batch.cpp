@@ -74,7 +74,7 @@ std::vector<std::vector<int32_t>> Model::generate_rows(const int32_t* ids, const
   if (max_new == 0) return produced;
 
   const int64_t vocab = config_.vocab_size;
-  KvCache cache(context_->backend(), config_, rows, capacity);
+  KvCache cache(context_->backend(), config_, rows, capacity, inference_kv_layout(config_));
   std::unordered_set<int32_t> stop(params.stop_ids.begin(), params.stop_ids.end());
   std::vector<Row> state;
   state.reserve(static_cast<size_t>(rows));

@@ -48,7 +48,7 @@ void Model::forward(const int32_t* ids, const int64_t* lengths, int64_t num_sequ
                                        std::to_string(rows * vocab) + " are needed (" + std::to_string(rows) +
                                        " rows x vocab " + std::to_string(vocab) + ")");
 
-  KvCache cache(context_->backend(), config_, num_sequences, longest);
+  KvCache cache(context_->backend(), config_, num_sequences, longest, inference_kv_layout(config_));
   run_sequences(ids, lengths, num_sequences, last_only, cache, out);
 }
 

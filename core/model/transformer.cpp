@@ -9,6 +9,7 @@ namespace moe {
 // One call's index tensors and training context.
 struct Transformer::Step {
   int64_t tokens = 0;
+  bool latent_cache = false;  // MLA attends over the compressed cache (KvCache::latent)
   ad::AttentionStep attn;
   ad::Tape* tape = nullptr;
   TrainingPass* train = nullptr;
@@ -119,6 +120,8 @@ ad::Var Transformer::run_layers(const DeviceTokens& tokens, const std::vector<in
   s.attn.position = tokens.position;
   s.attn.kv_len = tokens.kv_len;
   s.attn.scale = static_cast<float>(config_.attention_scale);
+  s.latent_cache = cache.latent();
+  require(!(train && s.latent_cache), MOE_ERR_INTERNAL, "training runs on a per-head KV cache, not a latent one");
   const Tensor& ids = tokens.ids;
 
   ad::Var x = ad::embedding(s.tape, ids, weight(weights_.embed_tokens, s));
@@ -167,6 +170,7 @@ ad::Var Transformer::mla_attention(const AttentionWeights& w, const ad::Var& h, 
   const int64_t nope = config_.qk_nope_head_dim, rope = config_.qk_rope_head_dim, dk = nope + rope;
   const int64_t dv = config_.v_head_dim, rank = config_.kv_lora_rank;
   const int layout = config_.rope_layout;
+  if (s.latent_cache) return ad::constant(mla_attention_latent(w, h.value, s, k_cache, v_cache));
 
   ad::Var q = config_.q_lora_rank > 0
                   ? project(ad::rmsnorm(s.tape, project(h, w.q_a_proj, s), weight(w.q_a_norm, s), kMlaNormEps),
@@ -187,6 +191,57 @@ ad::Var Transformer::mla_attention(const AttentionWeights& w, const ad::Var& h, 
                                ad::reshape(k_rope, {t, rope}));
   ad::Var out = ad::attention(s.tape, q, k, v, s.attn, k_cache, v_cache);
   return ad::reshape(out, {t, heads * dv});
+}
+
+// MLA over the compressed cache (inference). With W_UK[h] [nope, rank] and W_UV[h] [dv, rank] head h's
+// slices of kv_b_proj, head h's score against token j is
+//   q_nope . (W_UK[h] latent_j) + q_rope . k_rope_j = [q_nope W_UK[h] | q_rope] . [latent_j | k_rope_j]
+// and its output is W_UV[h] (sum_j p_j latent_j). So the query is absorbed into the latent space, every
+// head attends over the one cached [latent | k_rope] vector per token (kv_heads 1, values the latent),
+// and the attended latent is expanded per head afterwards: the same numbers as the per-head form, with a
+// cache of rank + rope floats per token instead of heads x (nope + rope + dv).
+Tensor Transformer::mla_attention_latent(const AttentionWeights& w, const Tensor& h, const Step& s, Tensor& k_cache,
+                                         Tensor& v_cache) const {
+  const int64_t t = s.tokens, heads = config_.num_heads;
+  const int64_t nope = config_.qk_nope_head_dim, rope = config_.qk_rope_head_dim, dk = nope + rope;
+  const int64_t dv = config_.v_head_dim, rank = config_.kv_lora_rank, latent_k = rank + rope;
+  const int layout = config_.rope_layout;
+
+  Tensor q = config_.q_lora_rank > 0
+                 ? ops::linear(ops::rmsnorm(ops::linear(h, w.q_a_proj), w.q_a_norm, kMlaNormEps), w.q_b_proj)
+                 : ops::linear(h, w.q_proj);
+  q = q.view({t, heads, dk});
+  ops::rope(q, s.attn.position, rope_.cos, rope_.sin, static_cast<int>(nope), static_cast<int>(rope), layout);
+
+  // The token's cache entry: key [latent | k_rope], value latent.
+  Tensor compressed = ops::linear(h, w.kv_a_proj);  // [t, rank + rope]
+  Tensor key = Tensor::empty(backend_, MOE_DTYPE_F32, {t, latent_k});
+  Tensor raw_latent = Tensor::empty(backend_, MOE_DTYPE_F32, {t, rank});
+  ops::copy_columns(raw_latent, 0, compressed, 0, rank);
+  Tensor latent = ops::rmsnorm(raw_latent, w.kv_a_norm, kMlaNormEps);
+  ops::copy_columns(key, 0, latent, 0, rank);
+  ops::copy_columns(key, rank, compressed, rank, rope);
+  Tensor key_heads = key.view({t, 1, latent_k});
+  // The rope part rotates in place inside the key (rot_offset = rank).
+  ops::rope(key_heads, s.attn.position, rope_.cos, rope_.sin, static_cast<int>(rank), static_cast<int>(rope), layout);
+  ops::kv_store(key_heads, latent.view({t, 1, rank}), s.attn.slot, s.attn.position, k_cache, v_cache);
+
+  // Absorbed query [t, heads, rank + rope]: q_nope W_UK[h] for the latent part, q_rope as it is.
+  const Tensor& kv_b = w.kv_b_proj;  // [heads * (nope + dv), rank]
+  Tensor q_latent = Tensor::empty(backend_, MOE_DTYPE_F32, {t, heads, latent_k});
+  ops::gemm_per_head(heads, t, rank, nope, {&q, 0, dk, heads * dk}, {&kv_b, 0, (nope + dv) * rank, rank},
+                     /*trans_b=*/false, {&q_latent, 0, latent_k, heads * latent_k});
+  Tensor q_rows = q.view({t * heads, dk}), q_latent_rows = q_latent.view({t * heads, latent_k});
+  ops::copy_columns(q_latent_rows, rank, q_rows, nope, rope);
+
+  Tensor attended = Tensor::empty(backend_, MOE_DTYPE_F32, {t, heads, rank});
+  ops::attention(q_latent, k_cache, v_cache, s.attn.slot, s.attn.kv_len, s.attn.scale, attended);
+
+  // Each head's output: W_UV[h] . attended latent.
+  Tensor out = Tensor::empty(backend_, MOE_DTYPE_F32, {t, heads * dv});
+  ops::gemm_per_head(heads, t, dv, rank, {&attended, 0, rank, heads * rank}, {&kv_b, nope * rank, (nope + dv) * rank, rank},
+                     /*trans_b=*/true, {&out, 0, dv, heads * dv});
+  return out;
 }
 
 ad::Var Transformer::add_mlp(const MlpWeights& w, const ad::Var& h, const ad::Var& x, const Step& s) const {

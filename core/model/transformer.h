@@ -92,6 +92,9 @@ class Transformer {
                         Tensor& v_cache) const;
   ad::Var mla_attention(const AttentionWeights& w, const ad::Var& h, const Step& s, Tensor& k_cache,
                         Tensor& v_cache) const;
+  // MLA attending over a latent (compressed) cache, inference only (kv_cache.h).
+  Tensor mla_attention_latent(const AttentionWeights& w, const Tensor& h, const Step& s, Tensor& k_cache,
+                              Tensor& v_cache) const;
   ad::Var add_mlp(const MlpWeights& w, const ad::Var& h, const ad::Var& x, const Step& s) const;
   ad::Var add_moe(const MoeWeights& w, const ad::Var& h, const ad::Var& x, size_t layer, const Step& s) const;
 

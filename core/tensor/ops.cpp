@@ -58,6 +58,35 @@ void gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, Tensor& 
            op);
 }
 
+void gemm_per_head(int64_t heads, int64_t m, int64_t n, int64_t k, const HeadBlocks& a, const HeadBlocks& b,
+                   bool trans_b, const HeadBlocks& c) {
+  const char* op = "gemm";
+  expect_float(*a.t, op, "a");
+  expect_float(*b.t, op, "b");
+  expect_dtype(*c.t, MOE_DTYPE_F32, op, "c");
+  expect_same_backend(*a.t, *b.t, op);
+  expect_same_backend(*a.t, *c.t, op);
+  // Every block must lie inside its tensor: the last head's last row ends at
+  // offset + (heads-1)*step + (rows-1)*ld + cols.
+  auto inside = [&](const HeadBlocks& x, int64_t rows, int64_t cols, const char* name) {
+    expect(x.offset >= 0 && x.step >= 0 && x.ld >= cols &&
+               (heads == 0 || rows == 0 || x.offset + (heads - 1) * x.step + (rows - 1) * x.ld + cols <= x.t->numel()),
+           op, std::string(name) + "'s per-head blocks run past its " + std::to_string(x.t->numel()) + " elements");
+  };
+  inside(a, m, k, "a");
+  inside(b, trans_b ? n : k, trans_b ? k : n, "b");
+  inside(c, m, n, "c");
+  if (m == 0 || n == 0) return;
+  Backend& be = a.t->backend();
+  auto at = [](const HeadBlocks& x, int64_t h) {
+    return static_cast<const char*>(x.t->data()) + (x.offset + h * x.step) * static_cast<int64_t>(dtype_size(x.t->dtype()));
+  };
+  for (int64_t h = 0; h < heads; ++h)
+    be.check(be.ops().gemm(be.handle(), 0, trans_b ? 1 : 0, m, n, k, 1.f, at(a, h), a.t->dtype(), a.ld, at(b, h),
+                           b.t->dtype(), b.ld, 0.f, const_cast<char*>(at(c, h)), c.t->dtype(), c.ld),
+             op);
+}
+
 Tensor linear(const Tensor& x, const Tensor& w) {
   Tensor y = Tensor::empty(x.backend(), MOE_DTYPE_F32, {x.dim(0), w.dim(0)});
   gemm(x, w, false, true, y);

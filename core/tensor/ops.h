@@ -11,6 +11,16 @@ namespace moe::ops {
 // b' = b [k, n] or b^T for b [n, k] (trans_b). a, b, c are 2-D; their row strides are their widths.
 void gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, Tensor& c, float alpha = 1.f,
           float beta = 0.f);
+// One product per head over blocks of larger row-major tensors: for h < heads,
+//   c[h] = a[h]' . b[h]'   (a' = a [m, k], b' = b [k, n] or, with trans_b, b [n, k] transposed)
+// where block h of x starts at element x_offset + h * x_step and its rows are x_ld elements apart.
+// MLA's absorbed attention multiplies each head's query and output by its own slice of kv_b_proj.
+struct HeadBlocks {
+  const Tensor* t;
+  int64_t offset, step, ld;
+};
+void gemm_per_head(int64_t heads, int64_t m, int64_t n, int64_t k, const HeadBlocks& a, const HeadBlocks& b,
+                   bool trans_b, const HeadBlocks& c);
 // y = x . w^T for a weight w [n, k] (nn.Linear layout): y [rows, n] is allocated.
 Tensor linear(const Tensor& x, const Tensor& w);
 // y += x . w^T

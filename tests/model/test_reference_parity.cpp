@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <unistd.h>
 
@@ -24,6 +25,28 @@ TEST_P(ReferenceParity, LogitsOfRaggedBatchMatchTransformers) {
   ASSERT_EQ(logits.size(), fx.logits.size());
   double err = relative_error(logits, fx.logits);
   EXPECT_LE(err, 1e-4) << fx.name << ": max|diff|/max|ref| = " << err;
+}
+
+// DeepSeek-V3 inference attends over the latent (compressed) MLA cache by default; the per-head cache
+// (MOE_MLA_CACHE=per_head, what training uses) must give transformers' logits too, and so must greedy
+// generation, which decodes over the cache token by token.
+TEST_P(ReferenceParity, BothMlaCacheLayoutsMatchTransformers) {
+  ReferenceFixture fx = load_fixture(GetParam());
+  if (GetParam().rfind("deepseek", 0) != 0) GTEST_SKIP() << fx.name << " has no MLA";
+  moe::context ctx = test_context();
+  moe::model::load_options o;
+  o.dtype = MOE_LOAD_DTYPE_F32;
+  moe::model m(ctx, fx.directory, o);
+  moe::generate_options g;
+  g.max_new_tokens = static_cast<int32_t>(fx.gen_tokens.size());
+  for (const char* layout : {"latent", "per_head"}) {
+    ASSERT_EQ(setenv("MOE_MLA_CACHE", layout, 1), 0);
+    std::vector<float> logits = m.forward(fx.sequences());
+    std::vector<int32_t> generated = m.generate(fx.gen_prompt, g);
+    unsetenv("MOE_MLA_CACHE");
+    EXPECT_LE(relative_error(logits, fx.logits), 1e-4) << layout;
+    EXPECT_EQ(generated, fx.gen_tokens) << layout;
+  }
 }
 
 TEST_P(ReferenceParity, LastTokenLogitsAreTheLastRows) {
