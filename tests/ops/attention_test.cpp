@@ -31,6 +31,8 @@ const AttentionCase kCases[] = {
     {"causal prefill of two ragged sequences", 4, 4, 32, 32, 2, 80, {{1, 0, 37}, {0, 0, 70}}, {}},
     {"GQA, continuation and decode", 8, 2, 40, 24, 3, 96, {{0, 50, 20}, {2, 4, 1}}, {}},
     {"MLA head sizes dk=192 dv=128", 4, 1, 192, 128, 2, 24, {{1, 0, 9}, {0, 3, 9}, {1, 20, 1}}, {}},
+    // DeepSeek-V3's latent cache (kv_cache.h): every head over one [latent 512 | rope 64] key, latent values.
+    {"MLA latent cache dk=576 dv=512", 16, 1, 576, 512, 2, 40, {{0, 0, 7}, {1, 30, 1}, {0, 7, 1}}, {}},
     {"decode against long caches", 8, 8, 64, 64, 3, 320, {{2, 299, 1}, {0, 128, 1}, {1, 0, 1}}, {}},
     {"kv_len in any order", 2, 1, 16, 16, 1, 64, {}, {5, 17, 3, 17, 64, 1}},
     {"more rows than one work item", 8, 1, 16, 8, 1, 48, {{0, 8, 40}}, {}},
