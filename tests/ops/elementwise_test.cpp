@@ -36,6 +36,25 @@ TEST_P(ElementwiseTest, RmsnormInPlace) {
   EXPECT_TRUE(close_to(download_f32(tx), reference::rmsnorm(x, w, 1e-6), kF32Tolerance));
 }
 
+// Rows whose squares overflow f32 (|x| ~ 1e20..1e30, as weights that blew up in training give) still
+// normalise to finite values: the mean of squares must be summed in a wider type, or the row turns
+// into zeros or NaN and hides the divergence from the loss. Rows of tiny values must not underflow to
+// the eps floor either.
+TEST_P(ElementwiseTest, RmsnormOfHugeAndTinyRows) {
+  const int64_t width = 300;
+  std::vector<float> x = random_floats(4 * width, 15, -1.f, 1.f);
+  const float row_scale[4] = {1e20f, 3e30f, 1e-20f, 1.f};
+  for (int64_t r = 0; r < 4; ++r)
+    for (int64_t j = 0; j < width; ++j) x[r * width + j] *= row_scale[r];
+  auto w = random_floats(width, 16, 0.5f, 1.5f);
+  Tensor tx = upload_f32(x, {4, width});
+  Tensor ty = poisoned(MOE_DTYPE_F32, {4, width});
+  ops::rmsnorm(tx, upload_f32(w, {width}), 1e-30f, ty);
+  std::vector<float> got = download_f32(ty);
+  for (float v : got) ASSERT_TRUE(std::isfinite(v)) << "a row normalised to a non-finite value";
+  EXPECT_TRUE(close_to(got, reference::rmsnorm(x, w, 1e-30), kF32Tolerance));
+}
+
 TEST_P(ElementwiseTest, RopeBothLayoutsWithRotaryOffset) {
   const int64_t tokens = 5, heads = 3, head_dim = 20, max_positions = 50;
   for (int layout : {MOE_ROPE_NEOX, MOE_ROPE_INTERLEAVED}) {

@@ -1,5 +1,6 @@
 // RMSNorm of one row: sum of squares in four independent vector accumulators (so the adds are not
-// one long dependency chain), then y = x * rsqrt(mean + eps) * weight.
+// one long dependency chain), then y = x * rsqrt(mean + eps) * weight. A row whose squares overflow f32
+// is summed again in double.
 #include "kernels/isa_kernels.h"
 #include "kernels/simd.h"
 
@@ -29,7 +30,15 @@ void normalize_row(const float* x, const W* weight, float eps, int64_t width, fl
     acc[1] = fmadd(v, v, acc[1]);
   }
   const float squares = reduce_add(add(add(acc[0], acc[1]), add(acc[2], acc[3])));
-  const Vec inv = broadcast(1.f / __builtin_sqrtf(squares / static_cast<float>(width) + eps));
+  float inv_rms = 1.f / __builtin_sqrtf(squares / static_cast<float>(width) + eps);
+  if (!(squares <= 3.4e38f)) {
+    // The squares overflowed f32 (|x| beyond ~1e19: weights blown up in training): sum again in double,
+    // so the row still normalises to finite values and the divergence shows in the loss, not as zeros.
+    double wide = 0;
+    for (int64_t k = 0; k < width; ++k) wide += static_cast<double>(x[k]) * x[k];
+    inv_rms = static_cast<float>(1.0 / __builtin_sqrt(wide / static_cast<double>(width) + eps));
+  }
+  const Vec inv = broadcast(inv_rms);
   for (j = 0; j + kLanes <= width; j += kLanes) store(y + j, mul(mul(load(x + j), inv), load_weight(weight, j)));
   if (j < width) {
     const int rest = static_cast<int>(width - j);
