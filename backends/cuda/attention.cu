@@ -6,9 +6,11 @@
 // against all the warp's rows at once (keys padded by one float in shared memory, so the 32 lanes read 32
 // banks; each key element read serves 4 rows); for the weighted sum of values each lane owns the output
 // columns lane, lane + 32, ... and each value element read serves the 4 rows too. The arithmetic is f32
-// throughout, as the op table asks.
+// throughout, as the op table asks. While a step is recorded, attention_decode.h runs instead (no host
+// plan).
 #include <string>
 
+#include "attention_decode.h"
 #include "attention_kernels.cuh"
 #include "attention_plan.h"
 #include "backend_instance.h"
@@ -113,6 +115,11 @@ moe_status cuda_attention(moe_backend* be, const moe_tensor* q, const moe_tensor
     if (out->shape[0] != q->shape[0] || out->shape[1] != q->shape[1] || out->shape[2] != c.dv)
       invalid("out " + shape_string(*out) + " must be [tokens, heads, dv] for q " + shape_string(*q) +
               " and the caches " + shape_string(*k_cache) + ", " + shape_string(*v_cache));
+    if (recording(b)) {
+      check_attention_shapes(q, c, scale);
+      attention_decode(b, q, k_cache, v_cache, c, slot, kv_len, scale, out);
+      return;
+    }
     const AttentionPlan plan = plan_attention(b, q, c, slot, kv_len, scale);
     if (plan.items.empty()) return;
     const DeviceBuffer items = upload_vector(b, plan.items);

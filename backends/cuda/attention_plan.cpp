@@ -8,8 +8,7 @@
 
 namespace moe_cuda {
 
-AttentionPlan plan_attention(moe_backend& be, const moe_tensor* q, const KvCacheShape& c, const moe_tensor* slot,
-                             const moe_tensor* kv_len, float scale) {
+void check_attention_shapes(const moe_tensor* q, const KvCacheShape& c, float scale) {
   check_tensor(q, "q", MOE_DTYPE_F32, 3);
   const int64_t tokens = q->shape[0], heads = q->shape[1];
   if (q->shape[2] != c.dk)
@@ -23,6 +22,12 @@ AttentionPlan plan_attention(moe_backend& be, const moe_tensor* q, const KvCache
                                   ": the CUDA backend's attention takes at most " + std::to_string(kMaxHeadDim));
   if (tokens > INT32_MAX || heads > INT32_MAX || c.capacity > INT32_MAX)
     fail(MOE_ERR_UNSUPPORTED, "attention over more than 2^31 - 1 tokens, heads or cache positions");
+}
+
+AttentionPlan plan_attention(moe_backend& be, const moe_tensor* q, const KvCacheShape& c, const moe_tensor* slot,
+                             const moe_tensor* kv_len, float scale) {
+  check_attention_shapes(q, c, scale);
+  const int64_t tokens = q->shape[0], heads = q->shape[1];
   const std::vector<int32_t> slots = token_indices(be, slot, "slot", tokens, 0, c.slots - 1);
   // A token with no key to attend to has no softmax; kv_len = position + 1 is at least 1.
   const std::vector<int32_t> lengths = token_indices(be, kv_len, "kv_len", tokens, 1, c.capacity);

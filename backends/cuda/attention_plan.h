@@ -31,6 +31,9 @@ struct AttentionPlan {
   std::vector<AttentionItem> items;
 };
 
+// Checks q [tokens, heads, dk] against the caches and scale (what needs no index values).
+void check_attention_shapes(const moe_tensor* q, const KvCacheShape& c, float scale);
+
 // Checks q [tokens, heads, dk] against the caches, scale, slot and kv_len (read to the host), and plans
 // the items. Returns the number of tokens.
 AttentionPlan plan_attention(moe_backend& be, const moe_tensor* q, const KvCacheShape& c, const moe_tensor* slot,

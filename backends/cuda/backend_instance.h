@@ -10,10 +10,12 @@
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
+#include <condition_variable>
 #include <mutex>
 #include <string>
 
 #include "errors.h"
+#include "recording.h"
 
 struct moe_backend {
   int device = 0;
@@ -22,24 +24,40 @@ struct moe_backend {
   void* blas_workspace = nullptr;
   // How products of f32 operands are computed: CUBLAS_COMPUTE_32F (exact f32, the default) unless
   // MOE_CUDA_F32_MATH asks for tensor cores (instance.cpp); grouped products have no bf16 mode, so they
-  // use TF32 whenever tensor cores are asked for.
+  // use TF32 whenever tensor cores are asked for. Under FAST_16BF the expert backward rounds its operands
+  // to bf16 itself (expert_mlp_backward.cpp) and attention_backward runs on bf16 tensor cores.
   cublasComputeType_t f32_compute = CUBLAS_COMPUTE_32F;
   cublasComputeType_t grouped_f32_compute = CUBLAS_COMPUTE_32F;
   std::string description;
   std::mutex mutex;
+  moe_cuda::RecordingState recording;
+  std::condition_variable recording_ended;  // notified (under mutex) when a recording ends
 };
 
 namespace moe_cuda {
 
-// Runs an op's body on instance `be`: names a null instance, takes its lock and makes its device the
-// calling thread's current one (threads start on device 0).
+// Runs an op's body on instance `be`: names a null instance, takes its lock (waiting while another
+// thread records), makes its device the calling thread's current one (threads start on device 0), and
+// notes a failure while this thread records for record_end.
 template <typename Body>
 moe_status guarded(moe_backend* be, Body&& body) noexcept {
   try {
     if (!be) invalid("backend instance is null");
-    std::lock_guard lock(be->mutex);
+    std::unique_lock lock(be->mutex);
+    be->recording_ended.wait(lock, [be] {
+      return !be->recording.active.load(std::memory_order_relaxed) ||
+             be->recording.thread == std::this_thread::get_id();
+    });
     check_cuda(cudaSetDevice(be->device), "cudaSetDevice");
-    body(*be);
+    try {
+      body(*be);
+    } catch (const OpError& e) {
+      note_recording_failure(*be, e.message);
+      throw;
+    } catch (...) {
+      note_recording_failure(*be, "an internal error (out of host memory or an unexpected exception)");
+      throw;
+    }
     return MOE_OK;
   } catch (...) {
     return status_of_current_exception();

@@ -47,6 +47,7 @@ ncclRedOp_t nccl_op(int32_t op, moe_dtype t) {
 }
 
 moe_comm& comm_of(moe_comm* comm, const moe_backend& be) {
+  refuse_unrecordable(be, "collectives");
   if (!comm) invalid("comm (the communicator) is null");
   if (comm->device != be.device)
     invalid("the communicator was made on device " + std::to_string(comm->device) + ", not on this instance's device " +
@@ -81,6 +82,7 @@ moe_status cuda_comm_init(moe_backend* be, const uint8_t id[MOE_COMM_ID_BYTES], 
   return guarded(be, [&](moe_backend& b) {
     check_pointer(out, "out");
     *out = nullptr;
+    refuse_unrecordable(b, "comm_init");
     check_pointer(id, "id");
     if (size < 1) invalid("size=" + std::to_string(size) + " must be at least 1");
     if (rank < 0 || rank >= size)
@@ -102,7 +104,8 @@ moe_status cuda_comm_init(moe_backend* be, const uint8_t id[MOE_COMM_ID_BYTES], 
 
 void cuda_comm_destroy(moe_backend* be, moe_comm* comm) {
   if (!comm) return;
-  guarded(be, [&](moe_backend& b) {
+  const moe_status status = guarded(be, [&](moe_backend& b) {
+    refuse_unrecordable(b, "comm_destroy");
     // NCCL's kernels on the stream must be done before the communicator goes away.
     const cudaError_t waited = cudaStreamSynchronize(b.stream);
     const ncclResult_t destroyed = nccl().comm_destroy(comm->comm);
@@ -110,6 +113,7 @@ void cuda_comm_destroy(moe_backend* be, moe_comm* comm) {
     check_cuda(waited, "waiting for the communicator's work");
     check_nccl(destroyed, "ncclCommDestroy");
   });
+  if (status != MOE_OK) log_message(MOE_LOG_WARN, "comm_destroy failed (called while recording a step?)");
 }
 
 moe_status cuda_all_reduce(moe_backend* be, moe_comm* comm, const moe_tensor* x, moe_tensor* y, int32_t op) {

@@ -1,4 +1,5 @@
-// Embedding gather (every id is checked before any row is written) and its backward pass.
+// Embedding gather (every id is checked before any row is written; while a step is recorded, the
+// kernel checks them on the device instead, device_index_checks.h) and its backward pass.
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -6,6 +7,7 @@
 #include "backend_instance.h"
 #include "backend_ops.h"
 #include "device_buffer.h"
+#include "device_index_checks.cuh"
 #include "device_math.cuh"
 #include "index_checks.h"
 #include "tensor_checks.h"
@@ -13,10 +15,15 @@
 namespace moe_cuda {
 namespace {
 
+// `errors` is set while recording (the ids were not checked on the host): a bad id's row is skipped.
 template <typename T>
-__global__ void gather_rows(const int32_t* ids, const T* table, int64_t dim, int64_t n, float* out) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x)
-    out[i] = to_float(table[ids[i / dim] * dim + i % dim]);
+__global__ void gather_rows(const int32_t* ids, const T* table, int64_t vocab, int64_t dim, int64_t n, float* out,
+                            IndexError* errors) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t t = i / dim, id = ids[t];
+    if (errors && !index_ok(errors, IndexCheck::kEmbeddingIds, t, -1, id, 0, vocab - 1)) continue;
+    out[i] = to_float(table[id * dim + i % dim]);
+  }
 }
 
 // Tokens may share an id. Each id's tokens (in token order) are summed by one thread per column, then
@@ -41,16 +48,17 @@ moe_status cuda_embedding(moe_backend* be, const moe_tensor* ids, const moe_tens
     if (check_tensor(out, "out", MOE_DTYPE_F32, -1) != tokens * dim)
       invalid("out " + shape_string(*out) + " must hold [tokens = " + std::to_string(tokens) + ", dim = " +
               std::to_string(dim) + "]");
-    token_indices(b, ids, "ids", tokens, 0, vocab - 1);
+    IndexError* errors = recording(b) ? device_index_errors(b) : nullptr;
+    if (!errors) token_indices(b, ids, "ids", tokens, 0, vocab - 1);
     const int64_t n = tokens * dim;
     if (n == 0) return;
     if (table->dtype == MOE_DTYPE_BF16)
       gather_rows<<<grid_for(n), kThreads, 0, b.stream>>>(data_of<const int32_t>(ids),
-                                                          data_of<const __nv_bfloat16>(table), dim, n,
-                                                          data_of<float>(out));
+                                                          data_of<const __nv_bfloat16>(table), vocab, dim, n,
+                                                          data_of<float>(out), errors);
     else
       gather_rows<<<grid_for(n), kThreads, 0, b.stream>>>(data_of<const int32_t>(ids), data_of<const float>(table),
-                                                          dim, n, data_of<float>(out));
+                                                          vocab, dim, n, data_of<float>(out), errors);
     check_launch("gather_rows");
   });
 }

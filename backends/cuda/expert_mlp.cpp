@@ -1,5 +1,6 @@
 // expert_mlp: each expert's gated MLP over its block of rows, as two grouped products around the
 // activation: H = X . gate_up[e]^T [m, 2F], A = act(H_gate) * H_up [m, F], Y = A . down[e]^T (experts.h).
+// While a step is recorded, expert_mlp_small.h runs instead (offsets read on the device).
 #include <string>
 
 #include "activation.h"
@@ -7,6 +8,7 @@
 #include "backend_ops.h"
 #include "convert.h"
 #include "device_buffer.h"
+#include "expert_mlp_small.h"
 #include "experts.h"
 #include "grouped_gemm.h"
 #include "tensor_checks.h"
@@ -50,6 +52,14 @@ moe_status cuda_expert_mlp(moe_backend* be, const moe_tensor* x, const moe_tenso
     check_tensor(y, "y", MOE_DTYPE_F32, 2);
     if (y->shape[0] != s.rows || y->shape[1] != s.dim)
       invalid("y " + shape_string(*y) + " must have the shape of x " + shape_string(*x));
+    if (recording(b)) {
+      if (check_tensor(offsets, "offsets", MOE_DTYPE_I64, -1) != s.experts + 1)
+        invalid("offsets " + shape_string(*offsets) + " must have experts + 1 = " + std::to_string(s.experts + 1) +
+                " entries");
+      expert_mlp_on_device(b, s, data_of<const float>(x), data_of<const int64_t>(offsets), gate_up->data, down->data,
+                           activation, data_of<float>(y));
+      return;
+    }
     const ExpertRows r = expert_rows(b, offsets, s);
     if (r.count == 0 || s.dim == 0) return;
     float* yd = data_of<float>(y) + r.first * s.dim;

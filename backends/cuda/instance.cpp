@@ -56,6 +56,7 @@ std::string choose_f32_math(moe_backend& be) {
 void release(moe_backend* be) {
   if (!be) return;
   cudaSetDevice(be->device);
+  if (be->stream) release_recording(*be);  // ends an unfinished capture first: a capturing stream cannot be waited for
   if (be->stream) cudaStreamSynchronize(be->stream);
   if (be->blas) cublasDestroy(be->blas);
   if (be->blas_workspace) cudaFree(be->blas_workspace);

@@ -1,9 +1,11 @@
-// kv_store: new keys and values into their cache slots and positions; kv_load: the reverse.
+// kv_store: new keys and values into their cache slots and positions; kv_load: the reverse. Slots and
+// positions are checked on the host, or by the kernel while a step is recorded (device_index_checks.h).
 #include <string>
 #include <tuple>
 
 #include "backend_instance.h"
 #include "backend_ops.h"
+#include "device_index_checks.cuh"
 #include "device_math.cuh"
 #include "index_checks.h"
 #include "kv_cache.h"
@@ -24,12 +26,20 @@ KvCacheShape check_kv_caches(const moe_tensor* k_cache, const moe_tensor* v_cach
 namespace {
 
 // One thread per element of the per-token rows k [tokens, kv_heads, width] (keys or values), moved to or
-// from the cache row of its token's slot and position.
-__global__ void move_rows(float* rows, float* cache, const int32_t* slot, const int32_t* position, int64_t kv_heads,
-                          int64_t capacity, int64_t width, int64_t n, bool into_cache) {
+// from the cache row of its token's slot and position. `errors` is set while recording: a token with a
+// bad slot or position is skipped.
+__global__ void move_rows(float* rows, float* cache, const int32_t* slot, const int32_t* position, int64_t slots,
+                          int64_t kv_heads, int64_t capacity, int64_t width, int64_t n, bool into_cache,
+                          IndexError* errors) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
     const int64_t d = i % width, th = i / width, t = th / kv_heads, h = th % kv_heads;
-    const int64_t at = ((slot[t] * kv_heads + h) * capacity + position[t]) * width + d;
+    const int64_t s = slot[t], p = position[t];
+    if (errors && (!index_ok(errors, into_cache ? IndexCheck::kKvStoreSlot : IndexCheck::kKvLoadSlot, t, -1, s, 0,
+                             slots - 1) ||
+                   !index_ok(errors, into_cache ? IndexCheck::kKvStorePosition : IndexCheck::kKvLoadPosition, t, -1,
+                             p, 0, capacity - 1)))
+      continue;
+    const int64_t at = ((s * kv_heads + h) * capacity + p) * width + d;
     if (into_cache)
       cache[at] = rows[i];
     else
@@ -48,15 +58,22 @@ void move(moe_backend& b, const moe_tensor* k, const moe_tensor* v, const moe_te
     invalid("k " + shape_string(*k) + " and v " + shape_string(*v) +
             " must be [tokens, kv_heads, dk | dv] of the caches " + shape_string(*k_cache) + ", " +
             shape_string(*v_cache));
-  token_indices(b, slot, "slot", tokens, 0, c.slots - 1);
-  token_indices(b, position, "position", tokens, 0, c.capacity - 1);
+  IndexError* errors = recording(b) ? device_index_errors(b) : nullptr;
+  if (errors) {
+    if (check_tensor(slot, "slot", MOE_DTYPE_I32, -1) != tokens || check_tensor(position, "position", MOE_DTYPE_I32, -1) != tokens)
+      invalid("slot " + shape_string(*slot) + " and position " + shape_string(*position) +
+              " must have one entry per token (" + std::to_string(tokens) + ")");
+  } else {
+    token_indices(b, slot, "slot", tokens, 0, c.slots - 1);
+    token_indices(b, position, "position", tokens, 0, c.capacity - 1);
+  }
   for (auto [rows, cache, width] : {std::tuple{k, k_cache, c.dk}, std::tuple{v, v_cache, c.dv}}) {
     const int64_t n = tokens * c.kv_heads * width;
     if (n == 0) continue;
     move_rows<<<grid_for(n), kThreads, 0, b.stream>>>(static_cast<float*>(rows->data), static_cast<float*>(cache->data),
                                                       static_cast<const int32_t*>(slot->data),
-                                                      static_cast<const int32_t*>(position->data), c.kv_heads,
-                                                      c.capacity, width, n, into_cache);
+                                                      static_cast<const int32_t*>(position->data), c.slots,
+                                                      c.kv_heads, c.capacity, width, n, into_cache, errors);
     check_launch("move_rows");
   }
 }

@@ -1,6 +1,7 @@
 // Token copies grouped by expert (moe_permute), their weighted sum back per token (moe_unpermute) and its
 // backward pass. The expert ids are read on the host anyway (index_checks.h), so the grouping itself is
-// a counting sort there, uploaded with the offsets; the kernels move the rows.
+// a counting sort there, uploaded with the offsets; the kernels move the rows. While a step is recorded,
+// both ops run on the device alone (moe_permute_device.h).
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "device_buffer.h"
 #include "device_math.cuh"
 #include "index_checks.h"
+#include "moe_permute_device.h"
 #include "tensor_checks.h"
 
 namespace moe_cuda {
@@ -88,6 +90,11 @@ moe_status cuda_moe_permute(moe_backend* be, const moe_tensor* x, const moe_tens
     if (check_tensor(source, "source", MOE_DTYPE_I32, -1) != rows)
       invalid("source " + shape_string(*source) + " must have tokens * top_k = " + std::to_string(rows) + " entries");
     if (rows > INT32_MAX) invalid("tokens * top_k = " + std::to_string(rows) + " does not fit the i32 source indices");
+    if (recording(b)) {
+      permute_on_device(b, data_of<const float>(x), data_of<const int32_t>(ids), tokens, top_k, num_experts, dim,
+                        data_of<float>(x_sorted), data_of<int64_t>(offsets), data_of<int32_t>(source));
+      return;
+    }
 
     const std::vector<int32_t> id = download_vector<int32_t>(b, ids->data, rows);
     std::vector<int64_t> next(static_cast<size_t>(num_experts) + 1, 0);
@@ -116,6 +123,11 @@ moe_status cuda_moe_unpermute(moe_backend* be, const moe_tensor* y_sorted, const
   return guarded(be, [&](moe_backend& b) {
     check_unpermute(y_sorted, source, weights, out, "out");
     const int64_t dim = y_sorted->shape[1], tokens = weights->shape[0], top_k = weights->shape[1];
+    if (recording(b)) {
+      unpermute_on_device(b, data_of<const float>(y_sorted), data_of<const int32_t>(source),
+                          data_of<const float>(weights), tokens, top_k, dim, accumulate != 0, data_of<float>(out));
+      return;
+    }
     const DeviceBuffer row_of = upload_vector(b, inverse_of_source(b, source, y_sorted->shape[0]));
     const int64_t n = tokens * dim;
     if (n == 0) return;

@@ -27,11 +27,14 @@ struct Profiled<Fn, Name> {
   static moe_status call(moe_backend* be, A... args) {
     if (!be) return Fn(be, args...);
     cudaStream_t stream = be->stream;  // set once at create
+    // A capturing stream must not be waited for (the wait would end the capture): while a step is
+    // recorded, ops are timed without waits (their host time), and other threads wait inside the op.
+    const bool wait = !be->recording.active.load(std::memory_order_relaxed);
     cudaSetDevice(be->device);
-    cudaStreamSynchronize(stream);
+    if (wait) cudaStreamSynchronize(stream);
     const auto start = std::chrono::steady_clock::now();
     const moe_status status = Fn(be, args...);
-    cudaStreamSynchronize(stream);
+    if (wait && !be->recording.active.load(std::memory_order_relaxed)) cudaStreamSynchronize(stream);
     profile_add(Name, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     return status;
   }

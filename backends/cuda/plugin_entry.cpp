@@ -4,6 +4,7 @@
 #include "errors.h"
 #include "instance.h"
 #include "op_profile.h"
+#include "recording.h"
 
 namespace moe_cuda {
 namespace {
@@ -58,6 +59,10 @@ namespace {
     .all_gather = OP(all_gather), \
     .reduce_scatter = OP(reduce_scatter), \
     .all_to_all = OP(all_to_all), \
+    .record_begin = OP(record_begin), \
+    .record_end = OP(record_end), \
+    .replay_step = OP(replay_step), \
+    .destroy_step = cuda_destroy_step, \
   }
 
 #define MOE_CUDA_PLAIN_OP(name) cuda_##name
@@ -104,6 +109,9 @@ constexpr char k_all_reduce[] = "all_reduce";
 constexpr char k_all_gather[] = "all_gather";
 constexpr char k_reduce_scatter[] = "reduce_scatter";
 constexpr char k_all_to_all[] = "all_to_all";
+constexpr char k_record_begin[] = "record_begin";
+constexpr char k_record_end[] = "record_end";
+constexpr char k_replay_step[] = "replay_step";
 #define MOE_CUDA_PROFILED_OP(name) Profiled<cuda_##name, k_##name>::call
 const moe_backend_ops kProfiledOps = MOE_CUDA_OP_TABLE(MOE_CUDA_PROFILED_OP);
 

@@ -1,9 +1,11 @@
 // Rotary position embedding, in place. NEOX pairs (i, i + rot_dim/2); INTERLEAVED pairs (2i, 2i+1);
-// both compute (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin) with the angle of pair i.
+// both compute (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin) with the angle of pair i. While a step is
+// recorded, the positions are checked by the kernel (device_index_checks.h) instead of on the host.
 #include <string>
 
 #include "backend_instance.h"
 #include "backend_ops.h"
+#include "device_index_checks.cuh"
 #include "device_math.cuh"
 #include "index_checks.h"
 #include "tensor_checks.h"
@@ -14,10 +16,11 @@ namespace {
 // One thread per (token, head, pair).
 __global__ void rope_pairs(float* x, const int32_t* positions, const float* cos_table, const float* sin_table,
                            int64_t heads, int64_t head_dim, int64_t rot_offset, int64_t half, bool neox,
-                           int64_t pairs) {
+                           int64_t pairs, int64_t max_positions, IndexError* errors) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < pairs; i += int64_t{gridDim.x} * blockDim.x) {
     const int64_t pair = i % half, head_index = i / half, token = head_index / heads;
     const int64_t p = positions[token];
+    if (errors && !index_ok(errors, IndexCheck::kRopePositions, token, -1, p, 0, max_positions - 1)) continue;
     float* head = x + head_index * head_dim + rot_offset;
     const int64_t i1 = neox ? pair : 2 * pair, i2 = neox ? pair + half : 2 * pair + 1;
     const float c = cos_table[p * half + pair], s = sin_table[p * half + pair];
@@ -47,13 +50,15 @@ moe_status cuda_rope(moe_backend* be, moe_tensor* x, const moe_tensor* positions
     if (cos_table->shape[1] != half || sin_table->shape[0] != max_positions || sin_table->shape[1] != half)
       invalid("cos_table " + shape_string(*cos_table) + " and sin_table " + shape_string(*sin_table) +
               " must both be [max_positions, rot_dim/2 = " + std::to_string(half) + "]");
-    // Only checked here; the kernel reads the device copy.
-    token_indices(b, positions, "positions", tokens, 0, max_positions - 1);
+    // Checked here (the kernel reads the device copy), or by the kernel while recording.
+    IndexError* errors = recording(b) ? device_index_errors(b) : nullptr;
+    if (!errors) token_indices(b, positions, "positions", tokens, 0, max_positions - 1);
     const int64_t pairs = tokens * heads * half;
     if (pairs == 0) return;
     rope_pairs<<<grid_for(pairs), kThreads, 0, b.stream>>>(
         data_of<float>(x), data_of<const int32_t>(positions), data_of<const float>(cos_table),
-        data_of<const float>(sin_table), heads, head_dim, rot_offset, half, layout == MOE_ROPE_NEOX, pairs);
+        data_of<const float>(sin_table), heads, head_dim, rot_offset, half, layout == MOE_ROPE_NEOX, pairs,
+        max_positions, errors);
     check_launch("rope_pairs");
   });
 }

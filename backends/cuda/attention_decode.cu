@@ -1,0 +1,181 @@
+// Flash decoding (attention_decode.h). Two kernels:
+//  - decode_split: block (token, kv head, group of up to kDecodeHeads query heads of that kv head, split)
+//    scores its split's kDecodeChunk keys against the query heads (one warp per key, the lanes over the
+//    head dim), takes each head's maximum and exp-sum over the split, and writes the split's unnormalised
+//    output with (max, sum) to a partials buffer;
+//  - decode_combine: one block per (token, head) rescales the splits' partials to the common maximum and
+//    divides by the total sum (a fixed order: the result does not depend on scheduling).
+// Everything is f32, as the op table asks.
+#include <string>
+
+#include "attention_decode.h"
+#include "attention_plan.h"
+#include "device_buffer.h"
+#include "device_index_checks.cuh"
+#include "device_math.cuh"
+#include "tensor_checks.h"
+
+namespace moe_cuda {
+namespace {
+
+constexpr int kDecodeChunk = 256;  // keys per split
+constexpr int kDecodeHeads = 8;    // query heads per block
+constexpr int kDecodeThreads = 128;
+constexpr int kDecodeWarps = kDecodeThreads / 32;
+constexpr int kDimChunks = kMaxHeadDim / 32;  // registers per lane for one key row
+
+struct DecodeArgs {
+  const float* q;
+  const float* k_cache;
+  const float* v_cache;
+  const int32_t* slot;
+  const int32_t* kv_len;
+  float* partial_out;  // [tokens, heads, splits, dv]
+  float* partial_ml;   // [tokens, heads, splits, 2]: the split's maximum score and its exp-sum
+  IndexError* errors;
+  int heads, kv_heads, group, head_blocks, dk, dv, slots, capacity, splits;
+  float scale;
+};
+
+// The token's slot and kv_len when both are valid; a block that finds one bad reports it (only the first
+// block of the token, so that the report names the first bad entry of the token) and exits.
+__device__ __forceinline__ bool token_ok(const DecodeArgs& a, int t, bool reporter, int& s, int& len) {
+  s = a.slot[t];
+  len = a.kv_len[t];
+  IndexError* e = reporter ? a.errors : nullptr;
+  return index_ok(e, IndexCheck::kAttentionSlot, t, -1, s, 0, a.slots - 1) &&
+         index_ok(e, IndexCheck::kAttentionKvLen, t, -1, len, 1, a.capacity);
+}
+
+__global__ void __launch_bounds__(kDecodeThreads) decode_split(DecodeArgs a) {
+  extern __shared__ float smem[];
+  const int hb = blockIdx.x % a.head_blocks, kvh = blockIdx.x / a.head_blocks % a.kv_heads;
+  const int t = blockIdx.x / (a.head_blocks * a.kv_heads), split = blockIdx.y;
+  int s, len;
+  if (!token_ok(a, t, blockIdx.x % (a.head_blocks * a.kv_heads) == 0 && split == 0 && threadIdx.x == 0, s, len))
+    return;
+  const int k0 = split * kDecodeChunk;
+  if (k0 >= len) return;  // past the token's keys: decode_combine reads only the splits below kv_len
+  const int nk = min(kDecodeChunk, len - k0);
+  const int h0 = kvh * a.group + hb * kDecodeHeads, nh = min(kDecodeHeads, a.group - hb * kDecodeHeads);
+  const int dk = a.dk, dv = a.dv;
+  float* qs = smem;                        // [kDecodeHeads][dk]
+  float* ps = qs + kDecodeHeads * dk;      // [kDecodeHeads][kDecodeChunk]: scores, then probabilities
+  const float* qt = a.q + (int64_t{t} * a.heads + h0) * dk;
+  for (int i = threadIdx.x; i < nh * dk; i += kDecodeThreads) qs[i] = qt[i];
+  __syncthreads();
+
+  const int64_t cache_row = (int64_t{s} * a.kv_heads + kvh) * a.capacity + k0;
+  const float* keys = a.k_cache + cache_row * dk;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int j = warp; j < nk; j += kDecodeWarps) {
+    float kr[kDimChunks];
+#pragma unroll
+    for (int c = 0; c < kDimChunks; ++c) kr[c] = lane + 32 * c < dk ? keys[int64_t{j} * dk + lane + 32 * c] : 0.f;
+    for (int g = 0; g < nh; ++g) {
+      float dot = 0.f;
+#pragma unroll
+      for (int c = 0; c < kDimChunks; ++c)
+        if (lane + 32 * c < dk) dot += kr[c] * qs[g * dk + lane + 32 * c];
+      dot = warp_sum(dot);
+      if (lane == 0) ps[g * kDecodeChunk + j] = dot * a.scale;
+    }
+  }
+  __syncthreads();
+
+  // Each head's maximum and exp-sum over the split (one warp per head).
+  for (int g = warp; g < nh; g += kDecodeWarps) {
+    float* p = ps + g * kDecodeChunk;
+    float m = -INFINITY;
+    for (int j = lane; j < nk; j += 32) m = fmaxf(m, p[j]);
+    m = warp_max(m);
+    float l = 0.f;
+    for (int j = lane; j < nk; j += 32) {
+      const float e = expf(p[j] - m);
+      p[j] = e;
+      l += e;
+    }
+    l = warp_sum(l);
+    if (lane == 0) {
+      float* ml = a.partial_ml + ((int64_t{t} * a.heads + h0 + g) * a.splits + split) * 2;
+      ml[0] = m;
+      ml[1] = l;
+    }
+  }
+  __syncthreads();
+
+  // The split's weighted sum of values: a thread per (head, output column); value rows read in order.
+  const float* values = a.v_cache + cache_row * dv;
+  for (int i = threadIdx.x; i < nh * dv; i += kDecodeThreads) {
+    const int g = i / dv, c = i % dv;
+    const float* p = ps + g * kDecodeChunk;
+    float acc = 0.f;
+    for (int j = 0; j < nk; ++j) acc += p[j] * values[int64_t{j} * dv + c];
+    a.partial_out[((int64_t{t} * a.heads + h0 + g) * a.splits + split) * dv + c] = acc;
+  }
+}
+
+__global__ void __launch_bounds__(kDecodeThreads) decode_combine(DecodeArgs a, float* out) {
+  const int t = blockIdx.x / a.heads, h = blockIdx.x % a.heads;
+  int s, len;
+  if (!token_ok(a, t, false, s, len)) return;  // decode_split reported it
+  const int used = (len + kDecodeChunk - 1) / kDecodeChunk;
+  const float* ml = a.partial_ml + (int64_t{t} * a.heads + h) * a.splits * 2;
+  float m = -INFINITY;
+  for (int sp = 0; sp < used; ++sp) m = fmaxf(m, ml[2 * sp]);
+  float l = 0.f;
+  for (int sp = 0; sp < used; ++sp) l += ml[2 * sp + 1] * expf(ml[2 * sp] - m);
+  const float* po = a.partial_out + (int64_t{t} * a.heads + h) * a.splits * a.dv;
+  for (int c = threadIdx.x; c < a.dv; c += kDecodeThreads) {
+    float acc = 0.f;
+    for (int sp = 0; sp < used; ++sp) acc += po[int64_t{sp} * a.dv + c] * expf(ml[2 * sp] - m);
+    out[(int64_t{t} * a.heads + h) * a.dv + c] = acc / l;
+  }
+}
+
+}  // namespace
+
+void attention_decode(moe_backend& be, const moe_tensor* q, const moe_tensor* k_cache, const moe_tensor* v_cache,
+                      const KvCacheShape& c, const moe_tensor* slot, const moe_tensor* kv_len, float scale,
+                      moe_tensor* out) {
+  const int64_t tokens = q->shape[0], heads = q->shape[1];
+  if (check_tensor(slot, "slot", MOE_DTYPE_I32, -1) != tokens || check_tensor(kv_len, "kv_len", MOE_DTYPE_I32, -1) != tokens)
+    invalid("slot " + shape_string(*slot) + " and kv_len " + shape_string(*kv_len) +
+            " must have one entry per token (" + std::to_string(tokens) + ")");
+  if (tokens == 0 || heads == 0 || c.dv == 0) return;
+  if (c.slots > INT32_MAX) fail(MOE_ERR_UNSUPPORTED, "attention over more than 2^31 - 1 cache slots");
+  DecodeArgs a{};
+  a.q = data_of<const float>(q);
+  a.k_cache = data_of<const float>(k_cache);
+  a.v_cache = data_of<const float>(v_cache);
+  a.slot = data_of<const int32_t>(slot);
+  a.kv_len = data_of<const int32_t>(kv_len);
+  a.errors = device_index_errors(be);
+  a.heads = static_cast<int>(heads);
+  a.kv_heads = static_cast<int>(c.kv_heads);
+  a.group = static_cast<int>(heads / c.kv_heads);
+  a.head_blocks = (a.group + kDecodeHeads - 1) / kDecodeHeads;
+  a.dk = static_cast<int>(c.dk);
+  a.dv = static_cast<int>(c.dv);
+  a.slots = static_cast<int>(c.slots);
+  a.capacity = static_cast<int>(c.capacity);
+  a.splits = static_cast<int>((c.capacity + kDecodeChunk - 1) / kDecodeChunk);
+  a.scale = scale;
+  const int64_t blocks = tokens * c.kv_heads * a.head_blocks;
+  if (blocks > INT32_MAX || a.splits > 65535)
+    fail(MOE_ERR_UNSUPPORTED, "recorded attention over " + std::to_string(tokens) + " tokens and a cache of " +
+                                  std::to_string(c.capacity) + " positions is beyond its launch limits");
+  const int64_t partials = tokens * heads * a.splits;
+  DeviceBuffer partial_out(be, static_cast<size_t>(partials * c.dv) * sizeof(float));
+  DeviceBuffer partial_ml(be, static_cast<size_t>(partials * 2) * sizeof(float));
+  a.partial_out = partial_out.as<float>();
+  a.partial_ml = partial_ml.as<float>();
+  const size_t smem = static_cast<size_t>(kDecodeHeads * (c.dk + kDecodeChunk)) * sizeof(float);
+  decode_split<<<dim3(static_cast<unsigned>(blocks), static_cast<unsigned>(a.splits)), kDecodeThreads, smem,
+                 be.stream>>>(a);
+  check_launch("decode_split");
+  decode_combine<<<static_cast<unsigned>(tokens * heads), kDecodeThreads, 0, be.stream>>>(a, data_of<float>(out));
+  check_launch("decode_combine");
+}
+
+}  // namespace moe_cuda

@@ -1,0 +1,196 @@
+#include <cstdint>
+#include <string>
+
+#include "device_buffer.h"
+#include "device_index_checks.cuh"
+#include "device_math.cuh"
+#include "expert_mlp_small.h"
+
+namespace moe_cuda {
+namespace {
+
+constexpr int kMlpThreads = 256;
+constexpr int kMlpWarps = kMlpThreads / 32;  // one output column per warp
+constexpr int kPassRows = 4;                  // rows accumulated at once per weight row read
+
+// The slot-th expert (in id order) whose clamped row range [begin, end) is not empty, or -1. Every lane
+// of the warp gets the answer.
+__device__ int expert_of_slot(const int64_t* offsets, int experts, int64_t rows, int slot, int64_t& begin,
+                              int64_t& end) {
+  const int lane = threadIdx.x % 32;
+  int seen = 0;
+  for (int e0 = 0; e0 < experts; e0 += 32) {
+    const int e = e0 + lane;
+    int64_t b = 0, en = 0;
+    if (e < experts) {
+      b = min(max(offsets[e], int64_t{0}), rows);
+      en = min(max(offsets[e + 1], b), rows);
+    }
+    const unsigned mask = __ballot_sync(0xffffffffu, en > b);
+    const int count = __popc(mask);
+    if (slot < seen + count) {
+      unsigned m = mask;
+      for (int i = 0; i < slot - seen; ++i) m &= m - 1;  // drop the lower set bits
+      const int src = __ffs(m) - 1;
+      begin = __shfl_sync(0xffffffffu, b, src);
+      end = __shfl_sync(0xffffffffu, en, src);
+      return e0 + src;
+    }
+    seen += count;
+  }
+  return -1;
+}
+
+// 0 <= offsets[0] <= ... <= offsets[experts] <= rows, checked by one thread; the first break is reported.
+__device__ void check_offsets(const int64_t* offsets, int experts, int64_t rows, IndexError* errors) {
+  int64_t previous = 0;
+  for (int e = 0; e <= experts; ++e) {
+    const int64_t v = offsets[e];
+    if (!index_ok(errors, IndexCheck::kExpertMlpOffsets, e, -1, v, previous, rows)) return;
+    previous = v;
+  }
+}
+
+__device__ __forceinline__ void load8(const __nv_bfloat16* p, float* out) {
+  const uint4 raw = *reinterpret_cast<const uint4*>(p);
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __bfloat1622float2(h[i]);
+    out[2 * i] = f.x;
+    out[2 * i + 1] = f.y;
+  }
+}
+__device__ __forceinline__ void load8(const float* p, float* out) {
+  const float4 a = *reinterpret_cast<const float4*>(p), b = *reinterpret_cast<const float4*>(p + 4);
+  out[0] = a.x, out[1] = a.y, out[2] = a.z, out[3] = a.w, out[4] = b.x, out[5] = b.y, out[6] = b.z, out[7] = b.w;
+}
+
+// acc[r] += in[r] . w for rows r < nr of `in` (f32, row stride ld), weight row w of length k; each lane
+// takes every 32nd group of 8 elements (Vec: 16-byte loads, k a multiple of 8 and rows aligned) and the
+// caller sums over the warp.
+template <typename W, bool Vec>
+__device__ __forceinline__ void dot_rows(const W* w, const float* in, int64_t ld, int64_t k, int nr,
+                                         float (&acc)[kPassRows]) {
+  const int lane = threadIdx.x % 32;
+  if constexpr (Vec) {
+    for (int64_t i = int64_t{lane} * 8; i < k; i += 32 * 8) {
+      float wv[8];
+      load8(w + i, wv);
+#pragma unroll
+      for (int r = 0; r < kPassRows; ++r) {
+        if (r >= nr) break;
+        float xv[8];
+        load8(in + r * ld + i, xv);
+#pragma unroll
+        for (int q = 0; q < 8; ++q) acc[r] += wv[q] * xv[q];
+      }
+    }
+  } else {
+    for (int64_t i = lane; i < k; i += 32) {
+      const float wv = to_float(w[i]);
+#pragma unroll
+      for (int r = 0; r < kPassRows; ++r)
+        if (r < nr) acc[r] += wv * in[r * ld + i];
+    }
+  }
+}
+
+// hidden [rows, F] (f32) of the experts' rows; grid (expert slots, ceil(F / kMlpWarps)).
+template <typename W, bool Vec>
+__global__ void __launch_bounds__(kMlpThreads)
+    expert_gate_up(const float* x, const int64_t* offsets, const W* gate_up, int experts, int64_t rows, int64_t dim,
+                   int64_t width, int32_t act, float* hidden) {
+  const int64_t j = blockIdx.y * int64_t{kMlpWarps} + threadIdx.x / 32;
+  if (j >= width) return;  // the whole warp
+  int64_t begin, end;
+  const int e = expert_of_slot(offsets, experts, rows, blockIdx.x, begin, end);
+  if (e < 0) return;
+  const W* wg = gate_up + (int64_t{e} * 2 * width + j) * dim;
+  const W* wu = wg + width * dim;
+  for (int64_t r0 = begin; r0 < end; r0 += kPassRows) {
+    const int nr = static_cast<int>(min(int64_t{kPassRows}, end - r0));
+    float g[kPassRows] = {}, u[kPassRows] = {};
+    dot_rows<W, Vec>(wg, x + r0 * dim, dim, dim, nr, g);
+    dot_rows<W, Vec>(wu, x + r0 * dim, dim, dim, nr, u);
+#pragma unroll
+    for (int r = 0; r < kPassRows; ++r) {
+      const float gs = warp_sum(g[r]), us = warp_sum(u[r]);
+      if (r < nr && threadIdx.x % 32 == 0) hidden[(r0 + r) * width + j] = activation(gs, act) * us;
+    }
+  }
+}
+
+// y [rows, dim] of the experts' rows from hidden; grid (expert slots, ceil(dim / kMlpWarps)).
+template <typename W, bool Vec>
+__global__ void __launch_bounds__(kMlpThreads)
+    expert_down(const float* hidden, const int64_t* offsets, const W* down, int experts, int64_t rows, int64_t dim,
+                int64_t width, float* y, IndexError* errors) {
+  if (blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) check_offsets(offsets, experts, rows, errors);
+  const int64_t c = blockIdx.y * int64_t{kMlpWarps} + threadIdx.x / 32;
+  if (c >= dim) return;
+  int64_t begin, end;
+  const int e = expert_of_slot(offsets, experts, rows, blockIdx.x, begin, end);
+  if (e < 0) return;
+  const W* wd = down + (int64_t{e} * dim + c) * width;
+  for (int64_t r0 = begin; r0 < end; r0 += kPassRows) {
+    const int nr = static_cast<int>(min(int64_t{kPassRows}, end - r0));
+    float acc[kPassRows] = {};
+    dot_rows<W, Vec>(wd, hidden + r0 * width, width, width, nr, acc);
+#pragma unroll
+    for (int r = 0; r < kPassRows; ++r) {
+      const float s = warp_sum(acc[r]);
+      if (r < nr && threadIdx.x % 32 == 0) y[(r0 + r) * dim + c] = s;
+    }
+  }
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+template <typename W, bool Vec>
+void launch(moe_backend& be, const ExpertShapes& s, const float* x, const int64_t* offsets, const W* gate_up,
+            const W* down, int32_t activation, float* hidden, float* y, unsigned slots) {
+  const int experts = static_cast<int>(s.experts);
+  const dim3 up_grid(slots, static_cast<unsigned>((s.width + kMlpWarps - 1) / kMlpWarps));
+  if (s.width > 0) {
+    expert_gate_up<W, Vec><<<up_grid, kMlpThreads, 0, be.stream>>>(x, offsets, gate_up, experts, s.rows, s.dim,
+                                                                   s.width, activation, hidden);
+    check_launch("expert_gate_up");
+  }
+  const dim3 down_grid(slots, static_cast<unsigned>((s.dim + kMlpWarps - 1) / kMlpWarps));
+  expert_down<W, Vec><<<down_grid, kMlpThreads, 0, be.stream>>>(hidden, offsets, down, experts, s.rows, s.dim,
+                                                                s.width, y, device_index_errors(be));
+  check_launch("expert_down");
+}
+
+}  // namespace
+
+void expert_mlp_on_device(moe_backend& be, const ExpertShapes& s, const float* x, const int64_t* offsets,
+                          const void* gate_up, const void* down, int32_t activation, float* y) {
+  if (s.rows == 0 || s.dim == 0 || s.experts == 0) return;
+  if (s.experts > INT32_MAX || s.width > INT32_MAX || s.dim / kMlpWarps > 65535 || s.width / kMlpWarps > 65535)
+    fail(MOE_ERR_UNSUPPORTED, "recording expert_mlp with dim " + std::to_string(s.dim) + " and expert width " +
+                                  std::to_string(s.width) + " is beyond its launch limits");
+  const unsigned slots = static_cast<unsigned>(s.experts < s.rows ? s.experts : s.rows);
+  // hidden is only read where expert_gate_up wrote it (the same clamped rows), except when F = 0.
+  DeviceBuffer hidden(be, static_cast<size_t>(s.rows * s.width) * sizeof(float));
+  const bool vec = s.dim % 8 == 0 && s.width % 8 == 0 && aligned16(x) && aligned16(gate_up) && aligned16(down) &&
+                   aligned16(hidden.as<void>());
+  if (s.wtype == MOE_DTYPE_BF16) {
+    auto* gu = static_cast<const __nv_bfloat16*>(gate_up);
+    auto* dn = static_cast<const __nv_bfloat16*>(down);
+    if (vec)
+      launch<__nv_bfloat16, true>(be, s, x, offsets, gu, dn, activation, hidden.as<float>(), y, slots);
+    else
+      launch<__nv_bfloat16, false>(be, s, x, offsets, gu, dn, activation, hidden.as<float>(), y, slots);
+  } else {
+    auto* gu = static_cast<const float*>(gate_up);
+    auto* dn = static_cast<const float*>(down);
+    if (vec)
+      launch<float, true>(be, s, x, offsets, gu, dn, activation, hidden.as<float>(), y, slots);
+    else
+      launch<float, false>(be, s, x, offsets, gu, dn, activation, hidden.as<float>(), y, slots);
+  }
+}
+
+}  // namespace moe_cuda
