@@ -1,11 +1,13 @@
 // Flash decoding (attention_decode.h). Two kernels:
 //  - decode_split: block (token, kv head, group of up to kDecodeHeads query heads of that kv head, split)
-//    scores its split's kDecodeChunk keys against the query heads (one warp per key, the lanes over the
-//    head dim), takes each head's maximum and exp-sum over the split, and writes the split's unnormalised
-//    output with (max, sum) to a partials buffer;
+//    scores its split's kDecodeChunk keys against the query heads (a warp takes 4 keys at a time, the lanes
+//    over the head dim), takes each head's maximum and exp-sum over the split, and writes the split's
+//    unnormalised output with (max, sum) to a partials buffer; short splits keep many blocks busy on
+//    short contexts, so that no block walks a long chain of dependent loads;
 //  - decode_combine: one block per (token, head) rescales the splits' partials to the common maximum and
 //    divides by the total sum (a fixed order: the result does not depend on scheduling).
 // Everything is f32, as the op table asks.
+#include <algorithm>
 #include <string>
 
 #include "attention_decode.h"
@@ -18,11 +20,12 @@
 namespace moe_cuda {
 namespace {
 
-constexpr int kDecodeChunk = 256;  // keys per split
+constexpr int kDecodeChunk = 64;   // keys per split
 constexpr int kDecodeHeads = 8;    // query heads per block
 constexpr int kDecodeThreads = 128;
 constexpr int kDecodeWarps = kDecodeThreads / 32;
 constexpr int kDimChunks = kMaxHeadDim / 32;  // registers per lane for one key row
+constexpr int kKeysPerWarpStep = 4;           // keys a warp loads before it reduces their scores
 
 struct DecodeArgs {
   const float* q;
@@ -34,6 +37,7 @@ struct DecodeArgs {
   float* partial_ml;   // [tokens, heads, splits, 2]: the split's maximum score and its exp-sum
   IndexError* errors;
   int heads, kv_heads, group, head_blocks, dk, dv, slots, capacity, splits;
+  int q_floats;  // shared memory before the scores: the queries, later the value sums' parts
   float scale;
 };
 
@@ -59,8 +63,8 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_split(DecodeArgs a) {
   const int nk = min(kDecodeChunk, len - k0);
   const int h0 = kvh * a.group + hb * kDecodeHeads, nh = min(kDecodeHeads, a.group - hb * kDecodeHeads);
   const int dk = a.dk, dv = a.dv;
-  float* qs = smem;                        // [kDecodeHeads][dk]
-  float* ps = qs + kDecodeHeads * dk;      // [kDecodeHeads][kDecodeChunk]: scores, then probabilities
+  float* qs = smem;                  // [kDecodeHeads][dk] (q_floats)
+  float* ps = qs + a.q_floats;       // [kDecodeHeads][kDecodeChunk]: scores, then probabilities
   const float* qt = a.q + (int64_t{t} * a.heads + h0) * dk;
   for (int i = threadIdx.x; i < nh * dk; i += kDecodeThreads) qs[i] = qt[i];
   __syncthreads();
@@ -68,17 +72,23 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_split(DecodeArgs a) {
   const int64_t cache_row = (int64_t{s} * a.kv_heads + kvh) * a.capacity + k0;
   const float* keys = a.k_cache + cache_row * dk;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  for (int j = warp; j < nk; j += kDecodeWarps) {
-    float kr[kDimChunks];
+  for (int j0 = warp * kKeysPerWarpStep; j0 < nk; j0 += kDecodeWarps * kKeysPerWarpStep) {
+    float kr[kKeysPerWarpStep][kDimChunks];
 #pragma unroll
-    for (int c = 0; c < kDimChunks; ++c) kr[c] = lane + 32 * c < dk ? keys[int64_t{j} * dk + lane + 32 * c] : 0.f;
-    for (int g = 0; g < nh; ++g) {
-      float dot = 0.f;
+    for (int u = 0; u < kKeysPerWarpStep; ++u)
 #pragma unroll
       for (int c = 0; c < kDimChunks; ++c)
-        if (lane + 32 * c < dk) dot += kr[c] * qs[g * dk + lane + 32 * c];
-      dot = warp_sum(dot);
-      if (lane == 0) ps[g * kDecodeChunk + j] = dot * a.scale;
+        kr[u][c] = j0 + u < nk && lane + 32 * c < dk ? keys[int64_t{j0 + u} * dk + lane + 32 * c] : 0.f;
+    for (int g = 0; g < nh; ++g) {
+#pragma unroll
+      for (int u = 0; u < kKeysPerWarpStep; ++u) {
+        float dot = 0.f;
+#pragma unroll
+        for (int c = 0; c < kDimChunks; ++c)
+          if (lane + 32 * c < dk) dot += kr[u][c] * qs[g * dk + lane + 32 * c];
+        dot = warp_sum(dot);
+        if (lane == 0 && j0 + u < nk) ps[g * kDecodeChunk + j0 + u] = dot * a.scale;
+      }
     }
   }
   __syncthreads();
@@ -104,13 +114,28 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_split(DecodeArgs a) {
   }
   __syncthreads();
 
-  // The split's weighted sum of values: a thread per (head, output column); value rows read in order.
+  // The split's weighted sum of values: a thread per (head, output column) and part of the keys (when
+  // the block has more threads than outputs); the parts' sums are added in part order.
   const float* values = a.v_cache + cache_row * dv;
-  for (int i = threadIdx.x; i < nh * dv; i += kDecodeThreads) {
-    const int g = i / dv, c = i % dv;
+  const int outputs = nh * dv, parts = max(1, kDecodeThreads / outputs);
+  float* part_sums = qs;  // the queries are no longer needed: [parts][outputs] when parts > 1
+  for (int i = threadIdx.x; i < outputs * parts && i < max(outputs, kDecodeThreads); i += kDecodeThreads) {
+    const int o = i % outputs, part = i / outputs, g = o / dv, c = o % dv;
     const float* p = ps + g * kDecodeChunk;
     float acc = 0.f;
-    for (int j = 0; j < nk; ++j) acc += p[j] * values[int64_t{j} * dv + c];
+#pragma unroll 8
+    for (int j = part; j < nk; j += parts) acc += p[j] * values[int64_t{j} * dv + c];
+    if (parts == 1)
+      a.partial_out[((int64_t{t} * a.heads + h0 + g) * a.splits + split) * dv + c] = acc;
+    else
+      part_sums[part * outputs + o] = acc;
+  }
+  if (parts == 1) return;
+  __syncthreads();
+  for (int o = threadIdx.x; o < outputs; o += kDecodeThreads) {
+    float acc = 0.f;
+    for (int part = 0; part < parts; ++part) acc += part_sums[part * outputs + o];
+    const int g = o / dv, c = o % dv;
     a.partial_out[((int64_t{t} * a.heads + h0 + g) * a.splits + split) * dv + c] = acc;
   }
 }
@@ -161,6 +186,7 @@ void attention_decode(moe_backend& be, const moe_tensor* q, const moe_tensor* k_
   a.capacity = static_cast<int>(c.capacity);
   a.splits = static_cast<int>((c.capacity + kDecodeChunk - 1) / kDecodeChunk);
   a.scale = scale;
+  a.q_floats = std::max(kDecodeHeads * a.dk, kDecodeThreads);
   const int64_t blocks = tokens * c.kv_heads * a.head_blocks;
   if (blocks > INT32_MAX || a.splits > 65535)
     fail(MOE_ERR_UNSUPPORTED, "recorded attention over " + std::to_string(tokens) + " tokens and a cache of " +
@@ -170,7 +196,7 @@ void attention_decode(moe_backend& be, const moe_tensor* q, const moe_tensor* k_
   DeviceBuffer partial_ml(be, static_cast<size_t>(partials * 2) * sizeof(float));
   a.partial_out = partial_out.as<float>();
   a.partial_ml = partial_ml.as<float>();
-  const size_t smem = static_cast<size_t>(kDecodeHeads * (c.dk + kDecodeChunk)) * sizeof(float);
+  const size_t smem = static_cast<size_t>(a.q_floats + kDecodeHeads * kDecodeChunk) * sizeof(float);
   decode_split<<<dim3(static_cast<unsigned>(blocks), static_cast<unsigned>(a.splits)), kDecodeThreads, smem,
                  be.stream>>>(a);
   check_launch("decode_split");

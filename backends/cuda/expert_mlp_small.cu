@@ -5,13 +5,13 @@
 #include "device_index_checks.cuh"
 #include "device_math.cuh"
 #include "expert_mlp_small.h"
+#include "row_dots.cuh"
 
 namespace moe_cuda {
 namespace {
 
 constexpr int kMlpThreads = 256;
 constexpr int kMlpWarps = kMlpThreads / 32;  // one output column per warp
-constexpr int kPassRows = 4;                  // rows accumulated at once per weight row read
 
 // The slot-th expert (in id order) whose clamped row range [begin, end) is not empty, or -1. Every lane
 // of the warp gets the answer.
@@ -48,51 +48,6 @@ __device__ void check_offsets(const int64_t* offsets, int experts, int64_t rows,
     const int64_t v = offsets[e];
     if (!index_ok(errors, IndexCheck::kExpertMlpOffsets, e, -1, v, previous, rows)) return;
     previous = v;
-  }
-}
-
-__device__ __forceinline__ void load8(const __nv_bfloat16* p, float* out) {
-  const uint4 raw = *reinterpret_cast<const uint4*>(p);
-  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 f = __bfloat1622float2(h[i]);
-    out[2 * i] = f.x;
-    out[2 * i + 1] = f.y;
-  }
-}
-__device__ __forceinline__ void load8(const float* p, float* out) {
-  const float4 a = *reinterpret_cast<const float4*>(p), b = *reinterpret_cast<const float4*>(p + 4);
-  out[0] = a.x, out[1] = a.y, out[2] = a.z, out[3] = a.w, out[4] = b.x, out[5] = b.y, out[6] = b.z, out[7] = b.w;
-}
-
-// acc[r] += in[r] . w for rows r < nr of `in` (f32, row stride ld), weight row w of length k; each lane
-// takes every 32nd group of 8 elements (Vec: 16-byte loads, k a multiple of 8 and rows aligned) and the
-// caller sums over the warp.
-template <typename W, bool Vec>
-__device__ __forceinline__ void dot_rows(const W* w, const float* in, int64_t ld, int64_t k, int nr,
-                                         float (&acc)[kPassRows]) {
-  const int lane = threadIdx.x % 32;
-  if constexpr (Vec) {
-    for (int64_t i = int64_t{lane} * 8; i < k; i += 32 * 8) {
-      float wv[8];
-      load8(w + i, wv);
-#pragma unroll
-      for (int r = 0; r < kPassRows; ++r) {
-        if (r >= nr) break;
-        float xv[8];
-        load8(in + r * ld + i, xv);
-#pragma unroll
-        for (int q = 0; q < 8; ++q) acc[r] += wv[q] * xv[q];
-      }
-    }
-  } else {
-    for (int64_t i = lane; i < k; i += 32) {
-      const float wv = to_float(w[i]);
-#pragma unroll
-      for (int r = 0; r < kPassRows; ++r)
-        if (r < nr) acc[r] += wv * in[r * ld + i];
-    }
   }
 }
 

@@ -1,0 +1,70 @@
+// Dot products of a few f32 rows against one weight row, for the kernels of small products (decode):
+// one warp per weight row, each lane taking every 32nd group of 8 elements, so that a weight row is read
+// once for up to kPassRows input rows, in 16-byte loads where the shapes allow. The caller sums the lanes'
+// partial sums over the warp (warp_sum).
+#pragma once
+
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+#include "device_math.cuh"
+
+namespace moe_cuda {
+
+constexpr int kPassRows = 4;  // input rows per read of a weight row
+
+__device__ __forceinline__ void load8(const __nv_bfloat16* p, float* out) {
+  const uint4 raw = *reinterpret_cast<const uint4*>(p);
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __bfloat1622float2(h[i]);
+    out[2 * i] = f.x;
+    out[2 * i + 1] = f.y;
+  }
+}
+__device__ __forceinline__ void load8(const float* p, float* out) {
+  const float4 a = *reinterpret_cast<const float4*>(p), b = *reinterpret_cast<const float4*>(p + 4);
+  out[0] = a.x, out[1] = a.y, out[2] = a.z, out[3] = a.w, out[4] = b.x, out[5] = b.y, out[6] = b.z, out[7] = b.w;
+}
+
+// The input value as the product sees it: itself, or rounded to bf16 (RoundIn, to compute exactly the
+// bf16 x bf16 products that the cuBLAS path computes after converting the activations).
+template <bool RoundIn>
+__device__ __forceinline__ float operand(float v) {
+  if constexpr (RoundIn) return __bfloat162float(__float2bfloat16_rn(v));
+  return v;
+}
+
+// acc[r] += in[r] . w for rows r < nr of `in` (f32, row stride ld) and the weight row w of k elements.
+// Vec: 16-byte loads (k a multiple of 8, w and every input row 16-byte aligned).
+template <typename W, bool Vec, bool RoundIn = false>
+__device__ __forceinline__ void dot_rows(const W* w, const float* in, int64_t ld, int64_t k, int nr,
+                                         float (&acc)[kPassRows]) {
+  const int lane = threadIdx.x % 32;
+  if constexpr (Vec) {
+#pragma unroll 4
+    for (int64_t i = int64_t{lane} * 8; i < k; i += 32 * 8) {
+      float wv[8];
+      load8(w + i, wv);
+#pragma unroll
+      for (int r = 0; r < kPassRows; ++r) {
+        if (r >= nr) break;
+        float xv[8];
+        load8(in + r * ld + i, xv);
+#pragma unroll
+        for (int q = 0; q < 8; ++q) acc[r] += wv[q] * operand<RoundIn>(xv[q]);
+      }
+    }
+  } else {
+    for (int64_t i = lane; i < k; i += 32) {
+      const float wv = to_float(w[i]);
+#pragma unroll
+      for (int r = 0; r < kPassRows; ++r)
+        if (r < nr) acc[r] += wv * operand<RoundIn>(in[r * ld + i]);
+    }
+  }
+}
+
+}  // namespace moe_cuda
