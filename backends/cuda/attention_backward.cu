@@ -1,13 +1,24 @@
-// attention_backward, over the same work items as the forward pass. For a row (token, head) with
-// probabilities p over keys j < kv_len (recomputed from q and the cache: a first pass over the keys finds
-// the row's maximum and sum) and D = dout . out:
-//   ds_j = scale * p_j * (dout . v_j - D);  dq = sum_j ds_j k_j;  dk_j += ds_j q;  dv_j += p_j dout.
-// Per key block, each warp computes p and ds of its rows (lane j: key j, against all the warp's rows at
-// once, so that each shared-memory read of a key serves 4 rows) and accumulates dq in registers;
-// then the block sums over its rows into dk and dv of the block's keys. Items of one slot and kv head
-// share those keys, so each item writes its sums to rows of its own, and a second kernel adds them into
-// the cache gradients in item order: no atomics, the same bits on every run (bit-exact training resume).
+// attention_backward in the FlashAttention-2 style. For a row (token, head) with probabilities
+// p_j = exp(scale * q.k_j - lse) over its keys j < kv_len, and D = dout . out:
+//   ds_j = scale * p_j * (dout . v_j - D);  dq = sum_j ds_j k_j;  dk_j += sum_rows ds_j q;  dv_j += sum_rows p_j dout.
+// Query rows are grouped into tiles of B rows (consecutive tokens of one cache slot, the query heads of one
+// kv head: every row of a tile reads the same keys), keys into tiles of B keys. Two kernels:
+//  1. query-major, one block per query tile: a first pass over its key tiles finds each row's log-sum-exp
+//     (the forward pass keeps none), a second computes P and dS tile by tile and accumulates dq on chip;
+//     it writes dq and each row's lse and D.
+//  2. key-major, one block per key tile of a (slot, kv head): it holds the tile's keys and values and
+//     accumulates their dk and dv on chip while it loops over the query tiles that reach those keys (a
+//     causal tile above the diagonal reaches none and is skipped), then adds them into the cache gradients.
+// Each output element is written by exactly one block, and each block adds in a fixed order: no atomics,
+// no partial buffers, the same bits on every run (bit-exact training resume).
+//
+// The products of both kernels are tile products in shared memory (attention_tile_products.cuh): exact f32
+// arithmetic by default; bf16 tensor cores (operands rounded to bf16 in shared memory, f32 accumulation,
+// softmax and its gradient in f32) when the instance computes f32 products on bf16 tensor cores
+// (MOE_CUDA_F32_MATH=bf16), the precision of training in bf16. Under MOE_CUDA_F32_MATH=tf32 the exact path
+// runs: bf16 operands would be coarser than the TF32 the instance asked for.
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <string>
 #include <tuple>
@@ -15,196 +26,388 @@
 
 #include "attention_kernels.cuh"
 #include "attention_plan.h"
+#include "attention_tile_products.cuh"
 #include "backend_instance.h"
 #include "backend_ops.h"
 #include "device_buffer.h"
+#include "index_checks.h"
 #include "tensor_checks.h"
 
 namespace moe_cuda {
 namespace {
 
-struct BackwardArgs {
-  const float* out;          // [tokens, heads, dv]
-  const float* dout;         // [tokens, heads, dv]
-  float* dq;                 // [tokens, heads, dk]
-  float* dk_partial;         // [sum of the items' max_len, dk]: item i's keys from row item_rows[i]
-  float* dv_partial;         // the same with dv
-  const int64_t* item_rows;
-};
+constexpr int kBackwardThreads = 256;
 
-// The items that touch one cache row block (a slot and kv head), for the reduction of their partials.
+// A (slot, kv head) block of cache rows and the query tiles that read it.
 struct KeyGroup {
-  int64_t cache_row;  // the block's first cache row
-  int32_t reach;      // keys [0, reach) are written by some item
-  int32_t first_item, end_item;  // its entries in the group item list
+  int64_t cache_row;             // the block's first cache row
+  int32_t reach;                 // keys [0, reach) are read by some tile
+  int32_t first_tile, end_tile;  // its entries in the group tile list
 };
 
-// cache_grad[group rows][d] += the group's items' partial rows, added in item order.
-__global__ void add_item_partials(const KeyGroup* groups, const int32_t* group_items, const int64_t* item_rows,
-                                  const int32_t* item_len, const float* partial, int width, float* cache_grad) {
-  const KeyGroup g = groups[blockIdx.x];
-  const int64_t n = int64_t{g.reach} * width;
-  for (int64_t i = blockIdx.y * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.y} * blockDim.x) {
-    const int64_t key = i / width;
-    float sum = 0.f;
-    for (int32_t k = g.first_item; k < g.end_item; ++k) {
-      const int32_t item = group_items[k];
-      if (key < item_len[item]) sum += partial[(item_rows[item] + key) * width + i % width];
-    }
-    cache_grad[g.cache_row * width + i] += sum;
+// One block of the key-major kernel: keys [key0, key0 + B) of a group.
+struct KeyTile {
+  int32_t group, key0;
+};
+
+struct BackwardArgs {
+  const float* out;           // [tokens, heads, dv]
+  const float* dout;          // [tokens, heads, dv]
+  float* dq;                  // [tokens, heads, dk]
+  float* dk_cache;            // cache-shaped, accumulated
+  float* dv_cache;
+  float* lse;                 // [tokens, heads]: each row's log-sum-exp of its scaled scores
+  float* delta;               // [tokens, heads]: dout . out
+  const int32_t* tile_order;  // query tiles, longest first (the query-major kernel's blocks)
+  const KeyGroup* groups;
+  const int32_t* group_tiles;
+  const KeyTile* key_tiles;
+};
+
+// Byte offsets of the shared-memory regions (each on 128 bytes) for tiles of B rows and keys, operands
+// of type T. The query-major kernel has no P tile and no dv accumulator.
+template <typename T, int B>
+struct SmemLayout {
+  int kw, vw;  // dk and dv padded to 16
+  int kp, vp, bp;
+  size_t q, dout, k, v, s, dp, p, ds, acc_k, acc_v, stats, total;
+
+  __host__ __device__ static size_t align(size_t bytes) { return (bytes + 127) / 128 * 128; }
+  __host__ __device__ SmemLayout(int dk, int dv, bool key_major) {
+    kw = padded16(dk);
+    vw = padded16(dv);
+    kp = operand_pitch<T>(kw);
+    vp = operand_pitch<T>(vw);
+    bp = operand_pitch<T>(B);
+    size_t o = 0;
+    q = o, o += align(sizeof(T) * B * kp);
+    dout = o, o += align(sizeof(T) * B * vp);
+    k = o, o += align(sizeof(T) * B * kp);
+    v = o, o += align(sizeof(T) * B * vp);
+    s = o, o += align(sizeof(float) * B * result_pitch(B));
+    dp = o, o += align(sizeof(float) * B * result_pitch(B));
+    p = o, o += key_major ? align(sizeof(T) * B * bp) : 0;
+    ds = o, o += align(sizeof(T) * B * bp);
+    acc_k = o, o += align(sizeof(float) * B * result_pitch(kw));
+    acc_v = o, o += key_major ? align(sizeof(float) * B * result_pitch(vw)) : 0;
+    stats = o, o += align(sizeof(float) * 5 * B);  // m, l, lse, delta, len
+    total = o;
+  }
+};
+
+// dst[r * pitch + c] = row r of the tile of src ([tokens, heads, width]) for all B rows, zero past the
+// tile's rows and past width.
+template <typename T, int B>
+__device__ void load_tile_rows(const float* src, const AttentionArgs& a, const AttentionItem& it, int width,
+                               int padded, int pitch, T* dst) {
+  const int rows = it.tokens * it.heads;
+  for (int i = threadIdx.x; i < B * padded; i += blockDim.x) {
+    const int r = i / padded, c = i % padded;
+    dst[r * pitch + c] = from_float<T>(r < rows && c < width ? src[row_offset(a, it, r) * width + c] : 0.f);
   }
 }
 
-// dst[j][d] = sum over the item's rows r of w[r][j] * x[r][d], for keys j < nk and d < width: the block's
-// share of dk (w = ds, x = q) or dv (w = p, x = dout). A thread takes a key and 4 columns (x's rows are
-// padded to `pitch`, a multiple of 4, with zeros), adding the rows in order.
-__device__ __forceinline__ void key_block_sums(const float* w, const float* x, int pitch, int rows, int nk, int width,
-                                               float* dst) {
-  const int quads = pitch / 4;
-  for (int i = threadIdx.x; i < nk * quads; i += blockDim.x) {
-    const int j = i / quads, d = i % quads * 4;
-    float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
-    for (int r = 0; r < rows; ++r) {
-      const float wr = w[r * kKeyBlock + j];
-      const float4 xr = *reinterpret_cast<const float4*>(x + r * pitch + d);
-      sum.x += wr * xr.x;
-      sum.y += wr * xr.y;
-      sum.z += wr * xr.z;
-      sum.w += wr * xr.w;
-    }
-    float* out = dst + j * width + d;
-    if (d < width) out[0] = sum.x;
-    if (d + 1 < width) out[1] = sum.y;
-    if (d + 2 < width) out[2] = sum.z;
-    if (d + 3 < width) out[3] = sum.w;
+// dst[j * pitch + c] = cache row j of `rows` (rows of `width` floats) for j < count, zero for the other
+// rows of the B and past width: rows no query reads may hold anything (never written), and a zero row
+// keeps them out of the products.
+template <typename T, int B>
+__device__ void load_tile_keys(const float* rows, int count, int width, int padded, int pitch, T* dst) {
+  for (int i = threadIdx.x; i < B * padded; i += blockDim.x) {
+    const int j = i / padded, c = i % padded;
+    dst[j * pitch + c] = from_float<T>(j < count && c < width ? rows[int64_t{j} * width + c] : 0.f);
   }
 }
 
-template <int Chunks>
-__global__ void __launch_bounds__(kAttentionThreads) attention_backward_kernel(AttentionArgs a, BackwardArgs g) {
-  extern __shared__ float4 smem4[];
-  float* smem = reinterpret_cast<float*>(smem4);
-  const AttentionItem it = a.items[blockIdx.x];
-  const int dk = a.dk, dv = a.dv, qp = row_pitch(dk), op = row_pitch(dv), rows = it.tokens * it.heads;
-  float* qs = smem;                          // [kItemRows][qp]
-  float* dos = qs + kItemRows * qp;          // [kItemRows][op]
-  float* ks = dos + kItemRows * op;          // [kKeyBlock][dk + 1]
-  float* vs = ks + kKeyBlock * (dk + 1);     // [kKeyBlock][dv + 1]
-  float* ps = vs + kKeyBlock * (dv + 1);     // [kItemRows][kKeyBlock]
-  float* dss = ps + kItemRows * kKeyBlock;   // [kItemRows][kKeyBlock]
-  load_item_rows(a.q, a, it, dk, qp, qs);
-  load_item_rows(g.dout, a, it, dv, op, dos);
-  __syncthreads();
+// P and dS of a (query tile, key tile) pair from the scores S and dP = dout . v in shared memory:
+// p = exp(scale * s - lse) and ds = scale * p * (dp - D) where key0 + j < the row's kv_len, else 0
+// (chosen, not multiplied: S of a masked key may be anything).
+template <typename T, int B>
+__device__ void softmax_gradient(const float* s, const float* dp, const float* lse, const float* delta,
+                                 const int* len, int key0, float scale, T* p_out, T* ds_out, int bp) {
+  for (int i = threadIdx.x; i < B * B; i += blockDim.x) {
+    const int r = i / B, j = i % B;
+    const bool inside = key0 + j < len[r];
+    const float p = inside ? expf(s[r * result_pitch(B) + j] * scale - lse[r]) : 0.f;
+    const float ds = inside ? p * (dp[r * result_pitch(B) + j] - delta[r]) * scale : 0.f;
+    if (p_out) p_out[r * bp + j] = from_float<T>(p);
+    ds_out[r * bp + j] = from_float<T>(ds);
+  }
+}
 
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const float* qw = qs + warp * kRowsPerWarp * qp;
-  const float* dow = dos + warp * kRowsPerWarp * op;
-  const float* k_rows = a.k_cache + cache_row(a, it) * dk;
-  const float* v_rows = a.v_cache + cache_row(a, it) * dv;
-  int len[kRowsPerWarp], warp_len = 0;
-  float m[kRowsPerWarp], l[kRowsPerWarp], d_row[kRowsPerWarp], dq[kRowsPerWarp][Chunks];
-#pragma unroll
-  for (int r = 0; r < kRowsPerWarp; ++r) {
-    const int row = warp * kRowsPerWarp + r;
-    len[r] = row < rows ? a.kv_len[it.first_token + row / it.heads] : 0;
-    warp_len = max(warp_len, len[r]);
-    m[r] = -INFINITY;
-    l[r] = 0.f;
+template <typename T, int B>
+__global__ void __launch_bounds__(kBackwardThreads) attention_backward_dq(AttentionArgs a, BackwardArgs g) {
+  extern __shared__ __align__(128) unsigned char smem[];
+  const SmemLayout<T, B> L(a.dk, a.dv, false);
+  T* qs = reinterpret_cast<T*>(smem + L.q);
+  T* dos = reinterpret_cast<T*>(smem + L.dout);
+  T* ks = reinterpret_cast<T*>(smem + L.k);
+  T* vs = reinterpret_cast<T*>(smem + L.v);
+  float* s = reinterpret_cast<float*>(smem + L.s);
+  float* dp = reinterpret_cast<float*>(smem + L.dp);
+  T* dss = reinterpret_cast<T*>(smem + L.ds);
+  float* dq = reinterpret_cast<float*>(smem + L.acc_k);
+  float* m = reinterpret_cast<float*>(smem + L.stats);
+  float *l = m + B, *lse = l + B, *delta = lse + B;
+  int* len = reinterpret_cast<int*>(delta + B);
+  const int tile = g.tile_order[blockIdx.x];
+  const AttentionItem it = a.items[tile];
+  const int rows = it.tokens * it.heads, warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+  const int dqp = result_pitch(L.kw);
+  load_tile_rows<T, B>(a.q, a, it, a.dk, L.kw, L.kp, qs);
+  load_tile_rows<T, B>(g.dout, a, it, a.dv, L.vw, L.vp, dos);
+  for (int i = threadIdx.x; i < B * dqp; i += blockDim.x) dq[i] = 0.f;
+  for (int r = warp; r < B; r += warps) {  // D in f32 from the f32 rows, whatever the products' type
     float dot = 0.f;
-    if (row < rows) {
-      const float* o = g.out + row_offset(a, it, row) * dv;
-      for (int e = lane; e < dv; e += 32) dot += dos[row * op + e] * o[e];
+    if (r < rows) {
+      const int64_t at = row_offset(a, it, r) * a.dv;
+      for (int c = lane; c < a.dv; c += 32) dot += g.dout[at + c] * g.out[at + c];
     }
-    d_row[r] = warp_sum(dot);
-#pragma unroll
-    for (int c = 0; c < Chunks; ++c) dq[r][c] = 0.f;
-  }
-
-  // Pass 1: each row's maximum score and sum of exponentials.
-  for (int kb = 0; kb < it.max_len; kb += kKeyBlock) {
-    const int nk = min(kKeyBlock, it.max_len - kb);
-    __syncthreads();
-    load_key_block(k_rows, kb, nk, dk, dk + 1, ks);
-    __syncthreads();
-    if (warp_len <= kb) continue;
-    float s[kRowsPerWarp];
-    warp_row_dots(qw, qp, ks, dk, lane, s);
-#pragma unroll
-    for (int r = 0; r < kRowsPerWarp; ++r) {
-      if (len[r] <= kb) continue;  // the same for the whole warp
-      const float sr = lane < nk && kb + lane < len[r] ? s[r] * a.scale : -INFINITY;
-      const float m_new = fmaxf(m[r], warp_max(sr));
-      const float p = sr == -INFINITY ? 0.f : expf(sr - m_new);
-      l[r] = l[r] * expf(m[r] - m_new) + warp_sum(p);
-      m[r] = m_new;
+    dot = warp_sum(dot);
+    if (lane == 0) {
+      delta[r] = dot;
+      len[r] = r < rows ? a.kv_len[it.first_token + r / it.heads] : 0;
+      m[r] = -INFINITY;
+      l[r] = 0.f;
     }
   }
+  const float* k_rows = a.k_cache + cache_row(a, it) * a.dk;
+  const float* v_rows = a.v_cache + cache_row(a, it) * a.dv;
 
-  // Pass 2: probabilities, score gradients, dq; then the key block's dk and dv.
-  for (int kb = 0; kb < it.max_len; kb += kKeyBlock) {
-    const int nk = min(kKeyBlock, it.max_len - kb);
+  // Pass 1: each row's maximum and sum of exponentials (online), then its lse.
+  for (int kb = 0; kb < it.max_len; kb += B) {
     __syncthreads();
-    load_key_block(k_rows, kb, nk, dk, dk + 1, ks);
-    load_key_block(v_rows, kb, nk, dv, dv + 1, vs);
+    load_tile_keys<T, B>(k_rows + int64_t{kb} * a.dk, min(B, it.max_len - kb), a.dk, L.kw, L.kp, ks);
     __syncthreads();
-    float p[kRowsPerWarp], ds[kRowsPerWarp];
-#pragma unroll
-    for (int r = 0; r < kRowsPerWarp; ++r) p[r] = ds[r] = 0.f;
-    if (warp_len > kb) {
-      float s[kRowsPerWarp], dp[kRowsPerWarp];
-      warp_row_dots(qw, qp, ks, dk, lane, s);
-      warp_row_dots(dow, op, vs, dv, lane, dp);
-#pragma unroll
-      for (int r = 0; r < kRowsPerWarp; ++r) {
-        if (lane < nk && kb + lane < len[r]) {
-          p[r] = expf(s[r] * a.scale - m[r]) / l[r];
-          ds[r] = p[r] * (dp[r] - d_row[r]) * a.scale;
-        }
-      }
-      // dq: each key element is read once for the warp's rows.
-      for (int j = 0; j < nk; ++j) {
-        float kj[Chunks];
-#pragma unroll
-        for (int c = 0; c < Chunks; ++c) kj[c] = lane + 32 * c < dk ? ks[j * (dk + 1) + lane + 32 * c] : 0.f;
-#pragma unroll
-        for (int r = 0; r < kRowsPerWarp; ++r) {
-          const float dsj = __shfl_sync(0xffffffffu, ds[r], j);
-          if (dsj == 0.f) continue;
-#pragma unroll
-          for (int c = 0; c < Chunks; ++c) dq[r][c] += dsj * kj[c];
-        }
+    tile_product<false, true>(s, result_pitch(B), qs, L.kp, ks, L.kp, B, B, L.kw, false);
+    __syncthreads();
+    for (int r = warp; r < B; r += warps) {
+      if (len[r] <= kb) continue;  // the same for the whole warp; key kb is inside the row below
+      float mx = -INFINITY;
+      for (int j = lane; j < B; j += 32)
+        if (kb + j < len[r]) mx = fmaxf(mx, s[r * result_pitch(B) + j] * a.scale);
+      const float m_new = fmaxf(m[r], warp_max(mx));
+      float sum = 0.f;
+      for (int j = lane; j < B; j += 32)
+        if (kb + j < len[r]) sum += expf(s[r * result_pitch(B) + j] * a.scale - m_new);
+      sum = warp_sum(sum);
+      if (lane == 0) {
+        l[r] = l[r] * expf(m[r] - m_new) + sum;
+        m[r] = m_new;
       }
     }
-#pragma unroll
-    for (int r = 0; r < kRowsPerWarp; ++r) {
-      const int row = warp * kRowsPerWarp + r;
-      ps[row * kKeyBlock + lane] = p[r];
-      dss[row * kKeyBlock + lane] = ds[r];
+  }
+  __syncthreads();
+  for (int r = threadIdx.x; r < B; r += blockDim.x) {
+    lse[r] = len[r] > 0 ? m[r] + logf(l[r]) : 0.f;
+    if (r < rows) {
+      const int64_t row = row_offset(a, it, r);
+      g.lse[row] = lse[r];
+      g.delta[row] = delta[r];
     }
-    __syncthreads();
-    float* dk_rows = g.dk_partial + (g.item_rows[blockIdx.x] + kb) * dk;
-    float* dv_rows = g.dv_partial + (g.item_rows[blockIdx.x] + kb) * dv;
-    key_block_sums(dss, qs, qp, rows, nk, dk, dk_rows);
-    key_block_sums(ps, dos, op, rows, nk, dv, dv_rows);
   }
 
-#pragma unroll
-  for (int r = 0; r < kRowsPerWarp; ++r) {
-    const int row = warp * kRowsPerWarp + r;
-    if (row >= rows) continue;
-    float* dqr = g.dq + row_offset(a, it, row) * dk;
-#pragma unroll
-    for (int c = 0; c < Chunks; ++c)
-      if (lane + 32 * c < dk) dqr[lane + 32 * c] = dq[r][c];
+  // Pass 2: P, dS and dq += dS . K, key tile by key tile.
+  for (int kb = 0; kb < it.max_len; kb += B) {
+    const int count = min(B, it.max_len - kb);
+    __syncthreads();
+    load_tile_keys<T, B>(k_rows + int64_t{kb} * a.dk, count, a.dk, L.kw, L.kp, ks);
+    load_tile_keys<T, B>(v_rows + int64_t{kb} * a.dv, count, a.dv, L.vw, L.vp, vs);
+    __syncthreads();
+    tile_product<false, true>(s, result_pitch(B), qs, L.kp, ks, L.kp, B, B, L.kw, false);
+    tile_product<false, true>(dp, result_pitch(B), dos, L.vp, vs, L.vp, B, B, L.vw, false);
+    __syncthreads();
+    softmax_gradient<T, B>(s, dp, lse, delta, len, kb, a.scale, static_cast<T*>(nullptr), dss, L.bp);
+    __syncthreads();
+    tile_product<false, false>(dq, dqp, dss, L.bp, ks, L.kp, B, L.kw, B, true);
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < rows * a.dk; i += blockDim.x) {
+    const int r = i / a.dk, c = i % a.dk;
+    g.dq[row_offset(a, it, r) * a.dk + c] = dq[r * dqp + c];
   }
 }
 
-template <int Chunks>
-void launch_attention_backward(moe_backend& b, const AttentionArgs& args, const BackwardArgs& grads, unsigned items,
-                               size_t smem) {
-  allow_shared_memory(reinterpret_cast<const void*>(attention_backward_kernel<Chunks>), smem);
-  attention_backward_kernel<Chunks><<<items, kAttentionThreads, smem, b.stream>>>(args, grads);
-  check_launch("attention_backward_kernel");
+template <typename T, int B>
+__global__ void __launch_bounds__(kBackwardThreads) attention_backward_dkdv(AttentionArgs a, BackwardArgs g) {
+  extern __shared__ __align__(128) unsigned char smem[];
+  const SmemLayout<T, B> L(a.dk, a.dv, true);
+  T* qs = reinterpret_cast<T*>(smem + L.q);
+  T* dos = reinterpret_cast<T*>(smem + L.dout);
+  T* ks = reinterpret_cast<T*>(smem + L.k);
+  T* vs = reinterpret_cast<T*>(smem + L.v);
+  float* s = reinterpret_cast<float*>(smem + L.s);
+  float* dp = reinterpret_cast<float*>(smem + L.dp);
+  T* ps = reinterpret_cast<T*>(smem + L.p);
+  T* dss = reinterpret_cast<T*>(smem + L.ds);
+  float* dk = reinterpret_cast<float*>(smem + L.acc_k);
+  float* dv = reinterpret_cast<float*>(smem + L.acc_v);
+  float* lse = reinterpret_cast<float*>(smem + L.stats);
+  float* delta = lse + B;
+  int* len = reinterpret_cast<int*>(delta + B);
+  const KeyTile kt = g.key_tiles[blockIdx.x];
+  const KeyGroup grp = g.groups[kt.group];
+  const int kb = kt.key0, count = min(B, grp.reach - kb);
+  const int dkp = result_pitch(L.kw), dvp = result_pitch(L.vw);
+  load_tile_keys<T, B>(a.k_cache + (grp.cache_row + kb) * a.dk, count, a.dk, L.kw, L.kp, ks);
+  load_tile_keys<T, B>(a.v_cache + (grp.cache_row + kb) * a.dv, count, a.dv, L.vw, L.vp, vs);
+  for (int i = threadIdx.x; i < B * dkp; i += blockDim.x) dk[i] = 0.f;
+  for (int i = threadIdx.x; i < B * dvp; i += blockDim.x) dv[i] = 0.f;
+
+  for (int t = grp.first_tile; t < grp.end_tile; ++t) {
+    const AttentionItem it = a.items[g.group_tiles[t]];
+    if (it.max_len <= kb) continue;  // no row of this tile reaches these keys
+    const int rows = it.tokens * it.heads;
+    __syncthreads();  // the previous tile's products are done with qs, dos, ps and dss
+    load_tile_rows<T, B>(a.q, a, it, a.dk, L.kw, L.kp, qs);
+    load_tile_rows<T, B>(g.dout, a, it, a.dv, L.vw, L.vp, dos);
+    for (int r = threadIdx.x; r < B; r += blockDim.x) {
+      const bool real = r < rows;
+      const int64_t row = real ? row_offset(a, it, r) : 0;
+      lse[r] = real ? g.lse[row] : 0.f;
+      delta[r] = real ? g.delta[row] : 0.f;
+      len[r] = real ? a.kv_len[it.first_token + r / it.heads] : 0;
+    }
+    __syncthreads();
+    tile_product<false, true>(s, result_pitch(B), qs, L.kp, ks, L.kp, B, B, L.kw, false);
+    tile_product<false, true>(dp, result_pitch(B), dos, L.vp, vs, L.vp, B, B, L.vw, false);
+    __syncthreads();
+    softmax_gradient<T, B>(s, dp, lse, delta, len, kb, a.scale, ps, dss, L.bp);
+    __syncthreads();
+    tile_product<true, false>(dv, dvp, ps, L.bp, dos, L.vp, B, L.vw, B, true);
+    tile_product<true, false>(dk, dkp, dss, L.bp, qs, L.kp, B, L.kw, B, true);
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < count * a.dk; i += blockDim.x) {
+    const int j = i / a.dk, c = i % a.dk;
+    g.dk_cache[(grp.cache_row + kb + j) * a.dk + c] += dk[j * dkp + c];
+  }
+  for (int i = threadIdx.x; i < count * a.dv; i += blockDim.x) {
+    const int j = i / a.dv, c = i % a.dv;
+    g.dv_cache[(grp.cache_row + kb + j) * a.dv + c] += dv[j * dvp + c];
+  }
+}
+
+template <typename T, int B>
+size_t shared_bytes(const KvCacheShape& c) {
+  return std::max(SmemLayout<T, B>(static_cast<int>(c.dk), static_cast<int>(c.dv), false).total,
+                  SmemLayout<T, B>(static_cast<int>(c.dk), static_cast<int>(c.dv), true).total);
+}
+
+// Query tiles of at most B rows (attention_plan.h's items, with B rows instead of kItemRows), after the
+// same checks as the forward pass.
+std::vector<AttentionItem> plan_query_tiles(moe_backend& be, const moe_tensor* q, const KvCacheShape& c,
+                                            const moe_tensor* slot, const moe_tensor* kv_len, float scale, int rows) {
+  const int64_t tokens = q->shape[0], heads = q->shape[1];
+  if (c.kv_heads < 1 || heads % c.kv_heads)
+    invalid("heads=" + std::to_string(heads) + " must be a multiple of the caches' kv_heads=" +
+            std::to_string(c.kv_heads));
+  if (!std::isfinite(scale)) invalid("scale=" + std::to_string(scale) + " is not finite");
+  if (c.dk > kMaxHeadDim || c.dv > kMaxHeadDim)
+    fail(MOE_ERR_UNSUPPORTED, "head dims dk=" + std::to_string(c.dk) + ", dv=" + std::to_string(c.dv) +
+                                  ": the CUDA backend's attention takes at most " + std::to_string(kMaxHeadDim));
+  if (tokens > INT32_MAX || heads > INT32_MAX || c.capacity > INT32_MAX)
+    fail(MOE_ERR_UNSUPPORTED, "attention over more than 2^31 - 1 tokens, heads or cache positions");
+  const std::vector<int32_t> slots = token_indices(be, slot, "slot", tokens, 0, c.slots - 1);
+  const std::vector<int32_t> lengths = token_indices(be, kv_len, "kv_len", tokens, 1, c.capacity);
+  std::vector<AttentionItem> tiles;
+  if (tokens == 0 || heads == 0 || c.dv == 0) return tiles;
+  const int64_t group = heads / c.kv_heads;
+  const int64_t heads_per_tile = std::min<int64_t>(group, rows);
+  const int64_t tokens_per_tile = std::max<int64_t>(1, rows / group);
+  for (int64_t run = 0; run < tokens;) {
+    int64_t run_end = run + 1;
+    while (run_end < tokens && slots[run_end] == slots[run]) ++run_end;
+    for (int64_t t0 = run; t0 < run_end; t0 += tokens_per_tile) {
+      const int64_t n = std::min(tokens_per_tile, run_end - t0);
+      const int32_t max_len = *std::max_element(lengths.begin() + t0, lengths.begin() + t0 + n);
+      for (int64_t kvh = 0; kvh < c.kv_heads; ++kvh)
+        for (int64_t g0 = 0; g0 < group; g0 += heads_per_tile)
+          tiles.push_back(AttentionItem{static_cast<int32_t>(t0), static_cast<int32_t>(n),
+                                        static_cast<int32_t>(kvh * group + g0),
+                                        static_cast<int32_t>(std::min(heads_per_tile, group - g0)), slots[t0],
+                                        static_cast<int32_t>(kvh), max_len});
+    }
+    run = run_end;
+  }
+  return tiles;
+}
+
+template <typename T, int B>
+void run_backward(moe_backend& b, const moe_tensor* q, const moe_tensor* k_cache, const moe_tensor* v_cache,
+                  const moe_tensor* slot, const moe_tensor* kv_len, float scale, const moe_tensor* out,
+                  const moe_tensor* dout, moe_tensor* dq, moe_tensor* dk_cache, moe_tensor* dv_cache,
+                  const KvCacheShape& c) {
+  const std::vector<AttentionItem> tiles = plan_query_tiles(b, q, c, slot, kv_len, scale, B);
+  if (tiles.empty()) {  // no rows, or dv = 0: every gradient is zero
+    const size_t bytes = static_cast<size_t>(q->shape[0] * q->shape[1] * c.dk) * sizeof(float);
+    if (bytes) check_cuda(cudaMemsetAsync(dq->data, 0, bytes, b.stream), "cudaMemsetAsync");
+    return;
+  }
+  // The query-major blocks, longest rows first (the last blocks to start should be short ones).
+  std::vector<int32_t> order(tiles.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int32_t x, int32_t y) { return tiles[x].max_len > tiles[y].max_len; });
+  // The tiles of each (slot, kv head) in tile order, and the key tiles each group needs, those nearest the
+  // start first (under causal masks they are read by the most query tiles).
+  std::map<int64_t, std::vector<int32_t>> tiles_of_block;
+  for (size_t i = 0; i < tiles.size(); ++i)
+    tiles_of_block[(int64_t{tiles[i].slot} * c.kv_heads + tiles[i].kv_head) * c.capacity].push_back(
+        static_cast<int32_t>(i));
+  std::vector<KeyGroup> groups;
+  std::vector<int32_t> group_tiles;
+  std::vector<KeyTile> key_tiles;
+  for (const auto& [row, list] : tiles_of_block) {
+    KeyGroup g{row, 0, static_cast<int32_t>(group_tiles.size()), 0};
+    for (int32_t i : list) g.reach = std::max(g.reach, tiles[i].max_len);
+    group_tiles.insert(group_tiles.end(), list.begin(), list.end());
+    g.end_tile = static_cast<int32_t>(group_tiles.size());
+    for (int32_t k0 = 0; k0 < g.reach; k0 += B) key_tiles.push_back({static_cast<int32_t>(groups.size()), k0});
+    groups.push_back(g);
+  }
+  std::stable_sort(key_tiles.begin(), key_tiles.end(), [](const KeyTile& x, const KeyTile& y) { return x.key0 < y.key0; });
+
+  const int64_t rows = q->shape[0] * q->shape[1];
+  const DeviceBuffer d_tiles = upload_vector(b, tiles), d_order = upload_vector(b, order),
+                     d_groups = upload_vector(b, groups), d_group_tiles = upload_vector(b, group_tiles),
+                     d_key_tiles = upload_vector(b, key_tiles);
+  DeviceBuffer lse(b, static_cast<size_t>(rows) * sizeof(float)), delta(b, static_cast<size_t>(rows) * sizeof(float));
+  const AttentionArgs args = attention_args(q, k_cache, v_cache, kv_len, c, scale, d_tiles.as<AttentionItem>());
+  const BackwardArgs grads{data_of<const float>(out),         data_of<const float>(dout),
+                           data_of<float>(dq),                static_cast<float*>(dk_cache->data),
+                           static_cast<float*>(dv_cache->data), lse.as<float>(),
+                           delta.as<float>(),                 d_order.as<const int32_t>(),
+                           d_groups.as<const KeyGroup>(),     d_group_tiles.as<const int32_t>(),
+                           d_key_tiles.as<const KeyTile>()};
+  const int dk = static_cast<int>(c.dk), dv = static_cast<int>(c.dv);
+  const size_t query_smem = SmemLayout<T, B>(dk, dv, false).total, key_smem = SmemLayout<T, B>(dk, dv, true).total;
+  allow_shared_memory(reinterpret_cast<const void*>(attention_backward_dq<T, B>), query_smem);
+  attention_backward_dq<T, B>
+      <<<static_cast<unsigned>(tiles.size()), kBackwardThreads, query_smem, b.stream>>>(args, grads);
+  check_launch("attention_backward_dq");
+  allow_shared_memory(reinterpret_cast<const void*>(attention_backward_dkdv<T, B>), key_smem);
+  attention_backward_dkdv<T, B>
+      <<<static_cast<unsigned>(key_tiles.size()), kBackwardThreads, key_smem, b.stream>>>(args, grads);
+  check_launch("attention_backward_dkdv");
+}
+
+// Tiles of 64 rows and keys where their shared memory fits the device, else 32.
+template <typename T>
+void run_backward_tiled(moe_backend& b, const KvCacheShape& c, const moe_tensor* q, const moe_tensor* k_cache,
+                        const moe_tensor* v_cache, const moe_tensor* slot, const moe_tensor* kv_len, float scale,
+                        const moe_tensor* out, const moe_tensor* dout, moe_tensor* dq, moe_tensor* dk_cache,
+                        moe_tensor* dv_cache) {
+  int limit = 0;
+  check_cuda(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, b.device),
+             "cudaDeviceGetAttribute(shared memory per block)");
+  if (shared_bytes<T, 64>(c) <= static_cast<size_t>(limit))
+    run_backward<T, 64>(b, q, k_cache, v_cache, slot, kv_len, scale, out, dout, dq, dk_cache, dv_cache, c);
+  else if (shared_bytes<T, 32>(c) <= static_cast<size_t>(limit))
+    run_backward<T, 32>(b, q, k_cache, v_cache, slot, kv_len, scale, out, dout, dq, dk_cache, dv_cache, c);
+  else
+    fail(MOE_ERR_UNSUPPORTED, "attention_backward with dk=" + std::to_string(c.dk) + ", dv=" + std::to_string(c.dv) +
+                                  " needs " + std::to_string(shared_bytes<T, 32>(c)) +
+                                  " bytes of shared memory per block; this device has " + std::to_string(limit));
 }
 
 }  // namespace
@@ -229,55 +432,11 @@ moe_status cuda_attention_backward(moe_backend* be, const moe_tensor* q, const m
         invalid(std::string(name) + " " + shape_string(*t) + " must be [tokens = " + std::to_string(tokens) +
                 ", heads = " + std::to_string(heads) + ", " + std::to_string(width) + "]");
     }
-    const AttentionPlan plan = plan_attention(b, q, c, slot, kv_len, scale);
-    if (plan.items.empty()) return;
-    // Each item's partial rows, and the items of each (slot, kv head) in item order.
-    const size_t count = plan.items.size();
-    std::vector<int64_t> item_rows(count);
-    std::vector<int32_t> item_len(count);
-    std::map<int64_t, std::vector<int32_t>> items_of_block;
-    int64_t partial_rows = 0;
-    for (size_t i = 0; i < count; ++i) {
-      const AttentionItem& it = plan.items[i];
-      item_rows[i] = partial_rows;
-      item_len[i] = it.max_len;
-      partial_rows += it.max_len;
-      items_of_block[(int64_t{it.slot} * c.kv_heads + it.kv_head) * c.capacity].push_back(static_cast<int32_t>(i));
-    }
-    std::vector<KeyGroup> groups;
-    std::vector<int32_t> group_items;
-    for (const auto& [row, list] : items_of_block) {
-      KeyGroup g{row, 0, static_cast<int32_t>(group_items.size()), 0};
-      for (int32_t i : list) g.reach = std::max(g.reach, item_len[i]);
-      group_items.insert(group_items.end(), list.begin(), list.end());
-      g.end_item = static_cast<int32_t>(group_items.size());
-      groups.push_back(g);
-    }
-    const DeviceBuffer items = upload_vector(b, plan.items), d_item_rows = upload_vector(b, item_rows),
-                       d_item_len = upload_vector(b, item_len), d_groups = upload_vector(b, groups),
-                       d_group_items = upload_vector(b, group_items);
-    DeviceBuffer dk_partial(b, static_cast<size_t>(partial_rows * c.dk) * sizeof(float));
-    DeviceBuffer dv_partial(b, static_cast<size_t>(partial_rows * c.dv) * sizeof(float));
-    const AttentionArgs args = attention_args(q, k_cache, v_cache, kv_len, c, scale, items.as<AttentionItem>());
-    const BackwardArgs grads{data_of<const float>(out), data_of<const float>(dout), data_of<float>(dq),
-                             dk_partial.as<float>(), dv_partial.as<float>(), d_item_rows.as<const int64_t>()};
-    const size_t smem = (kItemRows * (row_pitch(c.dk) + row_pitch(c.dv)) + kKeyBlock * (c.dk + 1 + c.dv + 1) +
-                         2 * kItemRows * kKeyBlock) *
-                        sizeof(float);
-    switch (chunks_for(c.dk)) {
-      case 2: launch_attention_backward<2>(b, args, grads, static_cast<unsigned>(count), smem); break;
-      case 4: launch_attention_backward<4>(b, args, grads, static_cast<unsigned>(count), smem); break;
-      default: launch_attention_backward<8>(b, args, grads, static_cast<unsigned>(count), smem); break;
-    }
-    for (auto [partial, grad, width] : {std::tuple{&dk_partial, dk_cache, c.dk}, std::tuple{&dv_partial, dv_cache, c.dv}}) {
-      if (width == 0) continue;
-      const dim3 grid(static_cast<unsigned>(groups.size()), 16);
-      add_item_partials<<<grid, kThreads, 0, b.stream>>>(d_groups.as<const KeyGroup>(), d_group_items.as<const int32_t>(),
-                                                          d_item_rows.as<const int64_t>(), d_item_len.as<const int32_t>(),
-                                                          partial->as<const float>(), static_cast<int>(width),
-                                                          static_cast<float*>(grad->data));
-      check_launch("add_item_partials");
-    }
+    if (b.f32_compute == CUBLAS_COMPUTE_32F_FAST_16BF)
+      run_backward_tiled<__nv_bfloat16>(b, c, q, k_cache, v_cache, slot, kv_len, scale, out, dout, dq, dk_cache,
+                                        dv_cache);
+    else
+      run_backward_tiled<float>(b, c, q, k_cache, v_cache, slot, kv_len, scale, out, dout, dq, dk_cache, dv_cache);
   });
 }
 
