@@ -6,8 +6,8 @@
 // against all the warp's rows at once (keys padded by one float in shared memory, so the 32 lanes read 32
 // banks; each key element read serves 4 rows); for the weighted sum of values each lane owns the output
 // columns lane, lane + 32, ... and each value element read serves the 4 rows too. The arithmetic is f32
-// throughout, as the op table asks. While a step is recorded, attention_decode.h runs instead (no host
-// plan).
+// throughout, as the op table asks. While a step is recorded, and for head dims above kMaxHeadDim,
+// attention_decode.h runs instead.
 #include <string>
 
 #include "attention_decode.h"
@@ -16,6 +16,7 @@
 #include "backend_instance.h"
 #include "backend_ops.h"
 #include "device_buffer.h"
+#include "index_checks.h"
 #include "tensor_checks.h"
 
 namespace moe_cuda {
@@ -115,9 +116,14 @@ moe_status cuda_attention(moe_backend* be, const moe_tensor* q, const moe_tensor
     if (out->shape[0] != q->shape[0] || out->shape[1] != q->shape[1] || out->shape[2] != c.dv)
       invalid("out " + shape_string(*out) + " must be [tokens, heads, dv] for q " + shape_string(*q) +
               " and the caches " + shape_string(*k_cache) + ", " + shape_string(*v_cache));
-    if (recording(b)) {
-      check_attention_shapes(q, c, scale);
-      attention_decode(b, q, k_cache, v_cache, c, slot, kv_len, scale, out);
+    // Recording (no host plan), or head dims beyond the flash kernel's (MLA's latent cache): flash decoding.
+    if (recording(b) || c.dk > kMaxHeadDim || c.dv > kMaxHeadDim) {
+      check_attention_shapes(q, c, scale, kMaxDecodeHeadDim);
+      if (!recording(b)) {
+        token_indices(b, slot, "slot", q->shape[0], 0, c.slots - 1);
+        token_indices(b, kv_len, "kv_len", q->shape[0], 1, c.capacity);
+      }
+      attention_decode(b, q, k_cache, v_cache, c, slot, kv_len, scale, out, recording(b));
       return;
     }
     const AttentionPlan plan = plan_attention(b, q, c, slot, kv_len, scale);

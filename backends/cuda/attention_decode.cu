@@ -24,8 +24,8 @@ constexpr int kDecodeChunk = 64;   // keys per split
 constexpr int kDecodeHeads = 8;    // query heads per block
 constexpr int kDecodeThreads = 128;
 constexpr int kDecodeWarps = kDecodeThreads / 32;
-constexpr int kDimChunks = kMaxHeadDim / 32;  // registers per lane for one key row
-constexpr int kKeysPerWarpStep = 4;           // keys a warp loads before it reduces their scores
+constexpr int kKeysPerWarpStep = 4;  // keys a warp loads before it reduces their scores
+constexpr int64_t kMaxPartialBytes = int64_t{256} << 20;
 
 struct DecodeArgs {
   const float* q;
@@ -37,7 +37,8 @@ struct DecodeArgs {
   float* partial_ml;   // [tokens, heads, splits, 2]: the split's maximum score and its exp-sum
   IndexError* errors;
   int heads, kv_heads, group, head_blocks, dk, dv, slots, capacity, splits;
-  int q_floats;  // shared memory before the scores: the queries, later the value sums' parts
+  int q_floats;    // shared memory before the scores: the queries, later the value sums' parts
+  int token_base;  // the launch covers tokens [token_base, ...): q, slot, kv_len start there (for reports)
   float scale;
 };
 
@@ -47,10 +48,12 @@ __device__ __forceinline__ bool token_ok(const DecodeArgs& a, int t, bool report
   s = a.slot[t];
   len = a.kv_len[t];
   IndexError* e = reporter ? a.errors : nullptr;
-  return index_ok(e, IndexCheck::kAttentionSlot, t, -1, s, 0, a.slots - 1) &&
-         index_ok(e, IndexCheck::kAttentionKvLen, t, -1, len, 1, a.capacity);
+  return index_ok(e, IndexCheck::kAttentionSlot, a.token_base + t, -1, s, 0, a.slots - 1) &&
+         index_ok(e, IndexCheck::kAttentionKvLen, a.token_base + t, -1, len, 1, a.capacity);
 }
 
+// DimChunks: registers per lane for one key row (dk <= 32 * DimChunks).
+template <int DimChunks>
 __global__ void __launch_bounds__(kDecodeThreads) decode_split(DecodeArgs a) {
   extern __shared__ float smem[];
   const int hb = blockIdx.x % a.head_blocks, kvh = blockIdx.x / a.head_blocks % a.kv_heads;
@@ -73,18 +76,18 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_split(DecodeArgs a) {
   const float* keys = a.k_cache + cache_row * dk;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   for (int j0 = warp * kKeysPerWarpStep; j0 < nk; j0 += kDecodeWarps * kKeysPerWarpStep) {
-    float kr[kKeysPerWarpStep][kDimChunks];
+    float kr[kKeysPerWarpStep][DimChunks];
 #pragma unroll
     for (int u = 0; u < kKeysPerWarpStep; ++u)
 #pragma unroll
-      for (int c = 0; c < kDimChunks; ++c)
+      for (int c = 0; c < DimChunks; ++c)
         kr[u][c] = j0 + u < nk && lane + 32 * c < dk ? keys[int64_t{j0 + u} * dk + lane + 32 * c] : 0.f;
     for (int g = 0; g < nh; ++g) {
 #pragma unroll
       for (int u = 0; u < kKeysPerWarpStep; ++u) {
         float dot = 0.f;
 #pragma unroll
-        for (int c = 0; c < kDimChunks; ++c)
+        for (int c = 0; c < DimChunks; ++c)
           if (lane + 32 * c < dk) dot += kr[u][c] * qs[g * dk + lane + 32 * c];
         dot = warp_sum(dot);
         if (lane == 0 && j0 + u < nk) ps[g * kDecodeChunk + j0 + u] = dot * a.scale;
@@ -162,20 +165,21 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_combine(DecodeArgs a, f
 
 void attention_decode(moe_backend& be, const moe_tensor* q, const moe_tensor* k_cache, const moe_tensor* v_cache,
                       const KvCacheShape& c, const moe_tensor* slot, const moe_tensor* kv_len, float scale,
-                      moe_tensor* out) {
+                      moe_tensor* out, bool device_checks) {
   const int64_t tokens = q->shape[0], heads = q->shape[1];
   if (check_tensor(slot, "slot", MOE_DTYPE_I32, -1) != tokens || check_tensor(kv_len, "kv_len", MOE_DTYPE_I32, -1) != tokens)
     invalid("slot " + shape_string(*slot) + " and kv_len " + shape_string(*kv_len) +
             " must have one entry per token (" + std::to_string(tokens) + ")");
   if (tokens == 0 || heads == 0 || c.dv == 0) return;
-  if (c.slots > INT32_MAX) fail(MOE_ERR_UNSUPPORTED, "attention over more than 2^31 - 1 cache slots");
+  if (c.slots > INT32_MAX || tokens > INT32_MAX)
+    fail(MOE_ERR_UNSUPPORTED, "attention over more than 2^31 - 1 cache slots or tokens");
   DecodeArgs a{};
   a.q = data_of<const float>(q);
   a.k_cache = data_of<const float>(k_cache);
   a.v_cache = data_of<const float>(v_cache);
   a.slot = data_of<const int32_t>(slot);
   a.kv_len = data_of<const int32_t>(kv_len);
-  a.errors = device_index_errors(be);
+  a.errors = device_checks ? device_index_errors(be) : nullptr;
   a.heads = static_cast<int>(heads);
   a.kv_heads = static_cast<int>(c.kv_heads);
   a.group = static_cast<int>(heads / c.kv_heads);
@@ -187,21 +191,35 @@ void attention_decode(moe_backend& be, const moe_tensor* q, const moe_tensor* k_
   a.splits = static_cast<int>((c.capacity + kDecodeChunk - 1) / kDecodeChunk);
   a.scale = scale;
   a.q_floats = std::max(kDecodeHeads * a.dk, kDecodeThreads);
-  const int64_t blocks = tokens * c.kv_heads * a.head_blocks;
-  if (blocks > INT32_MAX || a.splits > 65535)
-    fail(MOE_ERR_UNSUPPORTED, "recorded attention over " + std::to_string(tokens) + " tokens and a cache of " +
-                                  std::to_string(c.capacity) + " positions is beyond its launch limits");
-  const int64_t partials = tokens * heads * a.splits;
-  DeviceBuffer partial_out(be, static_cast<size_t>(partials * c.dv) * sizeof(float));
-  DeviceBuffer partial_ml(be, static_cast<size_t>(partials * 2) * sizeof(float));
+  // The partials hold every split of every (token, head): launches of at most kMaxPartialBytes of them (a
+  // decode step is one launch; a long prefill over MLA's latent cache is several).
+  const int64_t per_token = heads * a.splits * (c.dv + 2) * int64_t{sizeof(float)};
+  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(tokens, kMaxPartialBytes / per_token));
+  if (chunk * c.kv_heads * a.head_blocks > INT32_MAX || a.splits > 65535 || chunk * heads > INT32_MAX)
+    fail(MOE_ERR_UNSUPPORTED, "attention over a cache of " + std::to_string(c.capacity) + " positions and " +
+                                  std::to_string(heads) + " heads is beyond this kernel's launch limits");
+  DeviceBuffer partial_out(be, static_cast<size_t>(chunk * heads * a.splits * c.dv) * sizeof(float));
+  DeviceBuffer partial_ml(be, static_cast<size_t>(chunk * heads * a.splits * 2) * sizeof(float));
   a.partial_out = partial_out.as<float>();
   a.partial_ml = partial_ml.as<float>();
   const size_t smem = static_cast<size_t>(a.q_floats + kDecodeHeads * kDecodeChunk) * sizeof(float);
-  decode_split<<<dim3(static_cast<unsigned>(blocks), static_cast<unsigned>(a.splits)), kDecodeThreads, smem,
-                 be.stream>>>(a);
-  check_launch("decode_split");
-  decode_combine<<<static_cast<unsigned>(tokens * heads), kDecodeThreads, 0, be.stream>>>(a, data_of<float>(out));
-  check_launch("decode_combine");
+  for (int64_t t0 = 0; t0 < tokens; t0 += chunk) {
+    const int64_t n = std::min(chunk, tokens - t0);
+    DecodeArgs at = a;
+    at.q = a.q + t0 * heads * c.dk;
+    at.slot = a.slot + t0;
+    at.kv_len = a.kv_len + t0;
+    at.token_base = static_cast<int>(t0);
+    const dim3 grid(static_cast<unsigned>(n * c.kv_heads * a.head_blocks), static_cast<unsigned>(a.splits));
+    if (c.dk <= kMaxHeadDim)
+      decode_split<kMaxHeadDim / 32><<<grid, kDecodeThreads, smem, be.stream>>>(at);
+    else
+      decode_split<kMaxDecodeHeadDim / 32><<<grid, kDecodeThreads, smem, be.stream>>>(at);
+    check_launch("decode_split");
+    decode_combine<<<static_cast<unsigned>(n * heads), kDecodeThreads, 0, be.stream>>>(
+        at, data_of<float>(out) + t0 * heads * c.dv);
+    check_launch("decode_combine");
+  }
 }
 
 }  // namespace moe_cuda

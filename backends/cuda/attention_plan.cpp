@@ -8,7 +8,7 @@
 
 namespace moe_cuda {
 
-void check_attention_shapes(const moe_tensor* q, const KvCacheShape& c, float scale) {
+void check_attention_shapes(const moe_tensor* q, const KvCacheShape& c, float scale, int64_t max_head_dim) {
   check_tensor(q, "q", MOE_DTYPE_F32, 3);
   const int64_t tokens = q->shape[0], heads = q->shape[1];
   if (q->shape[2] != c.dk)
@@ -17,9 +17,9 @@ void check_attention_shapes(const moe_tensor* q, const KvCacheShape& c, float sc
     invalid("heads=" + std::to_string(heads) + " must be a multiple of the caches' kv_heads=" +
             std::to_string(c.kv_heads));
   if (!std::isfinite(scale)) invalid("scale=" + std::to_string(scale) + " is not finite");
-  if (c.dk > kMaxHeadDim || c.dv > kMaxHeadDim)
+  if (c.dk > max_head_dim || c.dv > max_head_dim)
     fail(MOE_ERR_UNSUPPORTED, "head dims dk=" + std::to_string(c.dk) + ", dv=" + std::to_string(c.dv) +
-                                  ": the CUDA backend's attention takes at most " + std::to_string(kMaxHeadDim));
+                                  ": this CUDA attention kernel takes at most " + std::to_string(max_head_dim));
   if (tokens > INT32_MAX || heads > INT32_MAX || c.capacity > INT32_MAX)
     fail(MOE_ERR_UNSUPPORTED, "attention over more than 2^31 - 1 tokens, heads or cache positions");
 }

@@ -31,8 +31,10 @@ struct AttentionPlan {
   std::vector<AttentionItem> items;
 };
 
-// Checks q [tokens, heads, dk] against the caches and scale (what needs no index values).
-void check_attention_shapes(const moe_tensor* q, const KvCacheShape& c, float scale);
+// Checks q [tokens, heads, dk] against the caches and scale (what needs no index values), with head dims
+// up to max_head_dim (the kernel's limit).
+void check_attention_shapes(const moe_tensor* q, const KvCacheShape& c, float scale,
+                            int64_t max_head_dim = kMaxHeadDim);
 
 // Checks q [tokens, heads, dk] against the caches, scale, slot and kv_len (read to the host), and plans
 // the items. Returns the number of tokens.
