@@ -19,6 +19,7 @@
 // runs: bf16 operands would be coarser than the TF32 the instance asked for.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <tuple>
@@ -95,26 +96,108 @@ struct SmemLayout {
   }
 };
 
-// dst[r * pitch + c] = row r of the tile of src ([tokens, heads, width]) for all B rows, zero past the
-// tile's rows and past width.
-template <typename T, int B>
-__device__ void load_tile_rows(const float* src, const AttentionArgs& a, const AttentionItem& it, int width,
-                               int padded, int pitch, T* dst) {
-  const int rows = it.tokens * it.heads;
-  for (int i = threadIdx.x; i < B * padded; i += blockDim.x) {
-    const int r = i / padded, c = i % padded;
-    dst[r * pitch + c] = from_float<T>(r < rows && c < width ? src[row_offset(a, it, r) * width + c] : 0.f);
+// Tiles are copied from global to shared memory in two steps, so that a tile's loads are in flight while
+// the block computes on the previous one: fetch (each thread issues all its loads, 16 bytes each where the
+// rows allow, into registers) and store (converts to the operand type and writes shared memory). A tile
+// is B rows of `padded` columns (a multiple of 16), B * padded / 4 quads, at most kFetch per thread.
+constexpr int kFetch = 8;
+__host__ __device__ constexpr bool fetch_fits(int b, int padded) { return b * padded <= 4 * kFetch * kBackwardThreads; }
+
+struct TileFetch {
+  float4 v[kFetch];
+};
+
+// Quads of rows: row r of the tile starts at src_row(r) (null past the tile's rows, read as zeros), and
+// columns at or past width are zeros. `vector`: every row start is 16-byte aligned and width % 4 == 0.
+template <int B, typename RowStart>
+__device__ __forceinline__ void fetch_tile(RowStart src_row, int width, int padded, bool vector, TileFetch& f) {
+  const int quads = padded / 4;
+#pragma unroll
+  for (int u = 0; u < kFetch; ++u) {
+    const int i = threadIdx.x + u * kBackwardThreads;
+    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (i < B * quads) {
+      const int r = i / quads, c = i % quads * 4;
+      const float* row = src_row(r);
+      if (row && c < width) {
+        if (vector) {
+          v = *reinterpret_cast<const float4*>(row + c);
+        } else {
+          v.x = row[c];
+          if (c + 1 < width) v.y = row[c + 1];
+          if (c + 2 < width) v.z = row[c + 2];
+          if (c + 3 < width) v.w = row[c + 3];
+        }
+      }
+    }
+    f.v[u] = v;
   }
 }
 
-// dst[j * pitch + c] = cache row j of `rows` (rows of `width` floats) for j < count, zero for the other
-// rows of the B and past width: rows no query reads may hold anything (never written), and a zero row
-// keeps them out of the products.
 template <typename T, int B>
-__device__ void load_tile_keys(const float* rows, int count, int width, int padded, int pitch, T* dst) {
-  for (int i = threadIdx.x; i < B * padded; i += blockDim.x) {
-    const int j = i / padded, c = i % padded;
-    dst[j * pitch + c] = from_float<T>(j < count && c < width ? rows[int64_t{j} * width + c] : 0.f);
+__device__ __forceinline__ void store_tile(const TileFetch& f, int padded, int pitch, T* dst) {
+  const int quads = padded / 4;
+#pragma unroll
+  for (int u = 0; u < kFetch; ++u) {
+    const int i = threadIdx.x + u * kBackwardThreads;
+    if (i < B * quads) {
+      T* d = dst + i / quads * pitch + i % quads * 4;
+      d[0] = from_float<T>(f.v[u].x);
+      d[1] = from_float<T>(f.v[u].y);
+      d[2] = from_float<T>(f.v[u].z);
+      d[3] = from_float<T>(f.v[u].w);
+    }
+  }
+}
+
+__device__ __forceinline__ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+
+// Row r of a query tile in src ([tokens, heads, width]), null past the tile's rows.
+template <int B>
+__device__ __forceinline__ void fetch_query_rows(const float* src, const AttentionArgs& a, const AttentionItem& it,
+                                                 int width, int padded, TileFetch& f) {
+  const int rows = it.tokens * it.heads;
+  fetch_tile<B>([&](int r) { return r < rows ? src + row_offset(a, it, r) * width : nullptr; }, width, padded,
+                width % 4 == 0 && aligned16(src), f);
+}
+
+// Cache rows [0, count) from `rows` (rows of `width` floats), null for the other rows of the B: rows no
+// query reads may hold anything (never written), and a zero row keeps them out of the products.
+template <int B>
+__device__ __forceinline__ void fetch_key_rows(const float* rows, int count, int width, int padded, TileFetch& f) {
+  fetch_tile<B>([&](int j) { return j < count ? rows + int64_t{j} * width : nullptr; }, width, padded,
+                width % 4 == 0 && aligned16(rows), f);
+}
+
+// dst[j][c] += acc[j][c] for j < count, c < width (a key tile's gradient into the cache gradient),
+// kFetch loads in flight per thread.
+__device__ void add_key_rows(const float* acc, int acc_pitch, int count, int width, float* dst) {
+  const int n = count * width;
+  for (int i0 = threadIdx.x; i0 < n; i0 += kFetch * kBackwardThreads) {
+    float old[kFetch];
+#pragma unroll
+    for (int u = 0; u < kFetch; ++u) {
+      const int i = i0 + u * kBackwardThreads;
+      old[u] = i < n ? dst[i] : 0.f;
+    }
+#pragma unroll
+    for (int u = 0; u < kFetch; ++u) {
+      const int i = i0 + u * kBackwardThreads;
+      if (i < n) dst[i] = old[u] + acc[i / width * acc_pitch + i % width];
+    }
+  }
+}
+
+// delta[row] = dout[row] . out[row] for every (token, head) row, one warp a row, in f32 from the f32 rows
+// whatever the products' type.
+__global__ void row_deltas(const float* out, const float* dout, int64_t rows, int width, float* delta) {
+  const int lane = threadIdx.x % 32;
+  for (int64_t row = (blockIdx.x * int64_t{blockDim.x} + threadIdx.x) / 32; row < rows;
+       row += int64_t{gridDim.x} * blockDim.x / 32) {
+    float dot = 0.f;
+    for (int c = lane; c < width; c += 32) dot += dout[row * width + c] * out[row * width + c];
+    dot = warp_sum(dot);
+    if (lane == 0) delta[row] = dot;
   }
 }
 
@@ -153,31 +236,31 @@ __global__ void __launch_bounds__(kBackwardThreads) attention_backward_dq(Attent
   const AttentionItem it = a.items[tile];
   const int rows = it.tokens * it.heads, warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
   const int dqp = result_pitch(L.kw);
-  load_tile_rows<T, B>(a.q, a, it, a.dk, L.kw, L.kp, qs);
-  load_tile_rows<T, B>(g.dout, a, it, a.dv, L.vw, L.vp, dos);
-  for (int i = threadIdx.x; i < B * dqp; i += blockDim.x) dq[i] = 0.f;
-  for (int r = warp; r < B; r += warps) {  // D in f32 from the f32 rows, whatever the products' type
-    float dot = 0.f;
-    if (r < rows) {
-      const int64_t at = row_offset(a, it, r) * a.dv;
-      for (int c = lane; c < a.dv; c += 32) dot += g.dout[at + c] * g.out[at + c];
-    }
-    dot = warp_sum(dot);
-    if (lane == 0) {
-      delta[r] = dot;
-      len[r] = r < rows ? a.kv_len[it.first_token + r / it.heads] : 0;
-      m[r] = -INFINITY;
-      l[r] = 0.f;
-    }
-  }
   const float* k_rows = a.k_cache + cache_row(a, it) * a.dk;
   const float* v_rows = a.v_cache + cache_row(a, it) * a.dv;
+  TileFetch fk, fv;
+  fetch_query_rows<B>(a.q, a, it, a.dk, L.kw, fk);
+  fetch_query_rows<B>(g.dout, a, it, a.dv, L.vw, fv);
+  store_tile<T, B>(fk, L.kw, L.kp, qs);
+  store_tile<T, B>(fv, L.vw, L.vp, dos);
+  fetch_key_rows<B>(k_rows, min(B, it.max_len), a.dk, L.kw, fk);
+  for (int i = threadIdx.x; i < B * dqp; i += blockDim.x) dq[i] = 0.f;
+  for (int r = threadIdx.x; r < B; r += blockDim.x) {
+    const bool real = r < rows;
+    delta[r] = real ? g.delta[row_offset(a, it, r)] : 0.f;
+    len[r] = real ? a.kv_len[it.first_token + r / it.heads] : 0;
+    m[r] = -INFINITY;
+    l[r] = 0.f;
+  }
 
-  // Pass 1: each row's maximum and sum of exponentials (online), then its lse.
+  // Pass 1: each row's maximum and sum of exponentials (online), then its lse. The next key tile's
+  // loads are in flight while this one's scores are computed.
   for (int kb = 0; kb < it.max_len; kb += B) {
     __syncthreads();
-    load_tile_keys<T, B>(k_rows + int64_t{kb} * a.dk, min(B, it.max_len - kb), a.dk, L.kw, L.kp, ks);
+    store_tile<T, B>(fk, L.kw, L.kp, ks);
     __syncthreads();
+    if (kb + B < it.max_len)
+      fetch_key_rows<B>(k_rows + int64_t{kb + B} * a.dk, min(B, it.max_len - kb - B), a.dk, L.kw, fk);
     tile_product<false, true>(s, result_pitch(B), qs, L.kp, ks, L.kp, B, B, L.kw, false);
     __syncthreads();
     for (int r = warp; r < B; r += warps) {
@@ -196,23 +279,25 @@ __global__ void __launch_bounds__(kBackwardThreads) attention_backward_dq(Attent
       }
     }
   }
+  fetch_key_rows<B>(k_rows, min(B, it.max_len), a.dk, L.kw, fk);
+  fetch_key_rows<B>(v_rows, min(B, it.max_len), a.dv, L.vw, fv);
   __syncthreads();
   for (int r = threadIdx.x; r < B; r += blockDim.x) {
     lse[r] = len[r] > 0 ? m[r] + logf(l[r]) : 0.f;
-    if (r < rows) {
-      const int64_t row = row_offset(a, it, r);
-      g.lse[row] = lse[r];
-      g.delta[row] = delta[r];
-    }
+    if (r < rows) g.lse[row_offset(a, it, r)] = lse[r];
   }
 
   // Pass 2: P, dS and dq += dS . K, key tile by key tile.
   for (int kb = 0; kb < it.max_len; kb += B) {
-    const int count = min(B, it.max_len - kb);
     __syncthreads();
-    load_tile_keys<T, B>(k_rows + int64_t{kb} * a.dk, count, a.dk, L.kw, L.kp, ks);
-    load_tile_keys<T, B>(v_rows + int64_t{kb} * a.dv, count, a.dv, L.vw, L.vp, vs);
+    store_tile<T, B>(fk, L.kw, L.kp, ks);
+    store_tile<T, B>(fv, L.vw, L.vp, vs);
     __syncthreads();
+    if (kb + B < it.max_len) {
+      const int next = min(B, it.max_len - kb - B);
+      fetch_key_rows<B>(k_rows + int64_t{kb + B} * a.dk, next, a.dk, L.kw, fk);
+      fetch_key_rows<B>(v_rows + int64_t{kb + B} * a.dv, next, a.dv, L.vw, fv);
+    }
     tile_product<false, true>(s, result_pitch(B), qs, L.kp, ks, L.kp, B, B, L.kw, false);
     tile_product<false, true>(dp, result_pitch(B), dos, L.vp, vs, L.vp, B, B, L.vw, false);
     __syncthreads();
@@ -248,18 +333,30 @@ __global__ void __launch_bounds__(kBackwardThreads) attention_backward_dkdv(Atte
   const KeyGroup grp = g.groups[kt.group];
   const int kb = kt.key0, count = min(B, grp.reach - kb);
   const int dkp = result_pitch(L.kw), dvp = result_pitch(L.vw);
-  load_tile_keys<T, B>(a.k_cache + (grp.cache_row + kb) * a.dk, count, a.dk, L.kw, L.kp, ks);
-  load_tile_keys<T, B>(a.v_cache + (grp.cache_row + kb) * a.dv, count, a.dv, L.vw, L.vp, vs);
+  TileFetch fq, fo;  // the next query tile's q and dout rows
+  fetch_key_rows<B>(a.k_cache + (grp.cache_row + kb) * a.dk, count, a.dk, L.kw, fq);
+  fetch_key_rows<B>(a.v_cache + (grp.cache_row + kb) * a.dv, count, a.dv, L.vw, fo);
+  store_tile<T, B>(fq, L.kw, L.kp, ks);
+  store_tile<T, B>(fo, L.vw, L.vp, vs);
   for (int i = threadIdx.x; i < B * dkp; i += blockDim.x) dk[i] = 0.f;
   for (int i = threadIdx.x; i < B * dvp; i += blockDim.x) dv[i] = 0.f;
-
-  for (int t = grp.first_tile; t < grp.end_tile; ++t) {
+  // The query tiles that reach these keys (max_len > kb), in the group's order.
+  auto reaching = [&](int t) {
+    while (t < grp.end_tile && a.items[g.group_tiles[t]].max_len <= kb) ++t;
+    return t;
+  };
+  int t = reaching(grp.first_tile);
+  if (t < grp.end_tile) {
+    const AttentionItem first = a.items[g.group_tiles[t]];
+    fetch_query_rows<B>(a.q, a, first, a.dk, L.kw, fq);
+    fetch_query_rows<B>(g.dout, a, first, a.dv, L.vw, fo);
+  }
+  while (t < grp.end_tile) {
     const AttentionItem it = a.items[g.group_tiles[t]];
-    if (it.max_len <= kb) continue;  // no row of this tile reaches these keys
     const int rows = it.tokens * it.heads;
     __syncthreads();  // the previous tile's products are done with qs, dos, ps and dss
-    load_tile_rows<T, B>(a.q, a, it, a.dk, L.kw, L.kp, qs);
-    load_tile_rows<T, B>(g.dout, a, it, a.dv, L.vw, L.vp, dos);
+    store_tile<T, B>(fq, L.kw, L.kp, qs);
+    store_tile<T, B>(fo, L.vw, L.vp, dos);
     for (int r = threadIdx.x; r < B; r += blockDim.x) {
       const bool real = r < rows;
       const int64_t row = real ? row_offset(a, it, r) : 0;
@@ -268,6 +365,12 @@ __global__ void __launch_bounds__(kBackwardThreads) attention_backward_dkdv(Atte
       len[r] = real ? a.kv_len[it.first_token + r / it.heads] : 0;
     }
     __syncthreads();
+    t = reaching(t + 1);
+    if (t < grp.end_tile) {  // in flight during this tile's products
+      const AttentionItem next = a.items[g.group_tiles[t]];
+      fetch_query_rows<B>(a.q, a, next, a.dk, L.kw, fq);
+      fetch_query_rows<B>(g.dout, a, next, a.dv, L.vw, fo);
+    }
     tile_product<false, true>(s, result_pitch(B), qs, L.kp, ks, L.kp, B, B, L.kw, false);
     tile_product<false, true>(dp, result_pitch(B), dos, L.vp, vs, L.vp, B, B, L.vw, false);
     __syncthreads();
@@ -277,14 +380,8 @@ __global__ void __launch_bounds__(kBackwardThreads) attention_backward_dkdv(Atte
     tile_product<true, false>(dk, dkp, dss, L.bp, qs, L.kp, B, L.kw, B, true);
   }
   __syncthreads();
-  for (int i = threadIdx.x; i < count * a.dk; i += blockDim.x) {
-    const int j = i / a.dk, c = i % a.dk;
-    g.dk_cache[(grp.cache_row + kb + j) * a.dk + c] += dk[j * dkp + c];
-  }
-  for (int i = threadIdx.x; i < count * a.dv; i += blockDim.x) {
-    const int j = i / a.dv, c = i % a.dv;
-    g.dv_cache[(grp.cache_row + kb + j) * a.dv + c] += dv[j * dvp + c];
-  }
+  add_key_rows(dk, dkp, count, a.dk, g.dk_cache + (grp.cache_row + kb) * a.dk);
+  add_key_rows(dv, dvp, count, a.dv, g.dv_cache + (grp.cache_row + kb) * a.dv);
 }
 
 template <typename T, int B>
@@ -381,6 +478,8 @@ void run_backward(moe_backend& b, const moe_tensor* q, const moe_tensor* k_cache
                            d_key_tiles.as<const KeyTile>()};
   const int dk = static_cast<int>(c.dk), dv = static_cast<int>(c.dv);
   const size_t query_smem = SmemLayout<T, B>(dk, dv, false).total, key_smem = SmemLayout<T, B>(dk, dv, true).total;
+  row_deltas<<<grid_for(rows * 32), kThreads, 0, b.stream>>>(grads.out, grads.dout, rows, dv, grads.delta);
+  check_launch("row_deltas");
   allow_shared_memory(reinterpret_cast<const void*>(attention_backward_dq<T, B>), query_smem);
   attention_backward_dq<T, B>
       <<<static_cast<unsigned>(tiles.size()), kBackwardThreads, query_smem, b.stream>>>(args, grads);
@@ -391,7 +490,8 @@ void run_backward(moe_backend& b, const moe_tensor* q, const moe_tensor* k_cache
   check_launch("attention_backward_dkdv");
 }
 
-// Tiles of 64 rows and keys where their shared memory fits the device, else 32.
+// Tiles of 64 rows and keys where their shared memory fits the device (and their copies kFetch quads a
+// thread), else 32.
 template <typename T>
 void run_backward_tiled(moe_backend& b, const KvCacheShape& c, const moe_tensor* q, const moe_tensor* k_cache,
                         const moe_tensor* v_cache, const moe_tensor* slot, const moe_tensor* kv_len, float scale,
@@ -400,9 +500,10 @@ void run_backward_tiled(moe_backend& b, const KvCacheShape& c, const moe_tensor*
   int limit = 0;
   check_cuda(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, b.device),
              "cudaDeviceGetAttribute(shared memory per block)");
-  if (shared_bytes<T, 64>(c) <= static_cast<size_t>(limit))
+  const int widest = padded16(static_cast<int>(std::max(c.dk, c.dv)));
+  if (shared_bytes<T, 64>(c) <= static_cast<size_t>(limit) && fetch_fits(64, widest))
     run_backward<T, 64>(b, q, k_cache, v_cache, slot, kv_len, scale, out, dout, dq, dk_cache, dv_cache, c);
-  else if (shared_bytes<T, 32>(c) <= static_cast<size_t>(limit))
+  else if (shared_bytes<T, 32>(c) <= static_cast<size_t>(limit) && fetch_fits(32, widest))
     run_backward<T, 32>(b, q, k_cache, v_cache, slot, kv_len, scale, out, dout, dq, dk_cache, dv_cache, c);
   else
     fail(MOE_ERR_UNSUPPORTED, "attention_backward with dk=" + std::to_string(c.dk) + ", dv=" + std::to_string(c.dv) +
