@@ -24,8 +24,8 @@ struct moe_backend {
   void* blas_workspace = nullptr;
   // How products of f32 operands are computed: CUBLAS_COMPUTE_32F (exact f32, the default) unless
   // MOE_CUDA_F32_MATH asks for tensor cores (instance.cpp); grouped products have no bf16 mode, so they
-  // use TF32 whenever tensor cores are asked for. Under FAST_16BF the expert backward rounds its operands
-  // to bf16 itself (expert_mlp_backward.cpp) and attention_backward runs on bf16 tensor cores.
+  // use TF32 whenever tensor cores are asked for, except those that grouped_gemm.cpp runs as separate
+  // bf16 products under FAST_16BF. Under FAST_16BF attention_backward runs on bf16 tensor cores.
   cublasComputeType_t f32_compute = CUBLAS_COMPUTE_32F;
   cublasComputeType_t grouped_f32_compute = CUBLAS_COMPUTE_32F;
   std::string description;

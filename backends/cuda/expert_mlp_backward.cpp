@@ -3,9 +3,8 @@
 // A = act(H_gate) * H_up) and
 //   ddown[e] += dY^T A,   dA = dY W2,   dH = gated_act_backward(H, dA),
 //   dgate_up[e] += dH^T X,   dX = dH W1,
-// each product one grouped call over the experts that have rows (experts.h). With bf16 weights (and
-// with f32 weights under MOE_CUDA_F32_MATH=bf16, rounded to bf16 copies first) the weight gradients come
-// out of the bf16 products as bf16 and are added into the f32 gradients.
+// each product one grouped call over the experts that have rows (experts.h). With bf16 weights the
+// weight gradients come out of the bf16 products as bf16 and are added into the f32 gradients.
 #include <string>
 
 #include "activation.h"
@@ -121,33 +120,15 @@ moe_status cuda_expert_mlp_backward(moe_backend* be, const moe_tensor* x, const 
     const Gradients grads{dxd, dgate_up ? data_of<float>(dgate_up) : nullptr, ddown ? data_of<float>(ddown) : nullptr};
     float* xd = const_cast<float*>(data_of<const float>(x)) + r.first * dim;
     float* dyd = const_cast<float*>(data_of<const float>(dy)) + r.first * dim;
-    // Under MOE_CUDA_F32_MATH=bf16, f32 weights take the bf16 path as well: they are rounded to bf16 copies
-    // here, and every product runs on bf16 tensor cores with f32 accumulation instead of on TF32. The
-    // grouped cuBLAS call has no f32 output for bf16 operands, so dX and the weight-gradient blocks come out
-    // rounded to bf16 (relative error 2^-9 per element) before they are added into the f32 gradients: the
-    // precision of training in bf16, which is what the instance was asked for (and what the peer,
-    // transformers in bf16, does with bf16 gradients throughout). The f32 optimizer state and weights keep
-    // the small updates.
-    const bool bf16_math = s.wtype == MOE_DTYPE_F32 && b.f32_compute == CUBLAS_COMPUTE_32F_FAST_16BF;
-    if (s.wtype == MOE_DTYPE_F32 && !bf16_math) {
+    if (s.wtype == MOE_DTYPE_F32) {
       experts_backward(b, s, r, Rows{xd, dim, 4}, Rows{dyd, dim, 4}, gate_up->data, down->data, activation, grads);
       return;
-    }
-    ExpertShapes sb = s;
-    sb.wtype = MOE_DTYPE_BF16;
-    const int64_t up_rows = s.experts * 2 * s.width, down_rows = s.experts * dim;
-    DeviceBuffer gate_up_b(b, bf16_math ? static_cast<size_t>(up_rows * dim) * 2 : 0),
-        down_b(b, bf16_math ? static_cast<size_t>(down_rows * s.width) * 2 : 0);
-    if (bf16_math) {
-      f32_to_bf16(b, data_of<const float>(gate_up), dim, gate_up_b.as<void>(), dim, up_rows, dim);
-      f32_to_bf16(b, data_of<const float>(down), s.width, down_b.as<void>(), s.width, down_rows, s.width);
     }
     const int64_t ld = padded_row(dim, MOE_DTYPE_BF16);
     DeviceBuffer xb(b, static_cast<size_t>(r.count * ld) * 2), dyb(b, static_cast<size_t>(r.count * ld) * 2);
     f32_to_bf16(b, xd, dim, xb.as<void>(), ld, r.count, dim);
     f32_to_bf16(b, dyd, dim, dyb.as<void>(), ld, r.count, dim);
-    experts_backward(b, sb, r, Rows{xb.as<void>(), ld, 2}, Rows{dyb.as<void>(), ld, 2},
-                     bf16_math ? gate_up_b.as<void>() : gate_up->data, bf16_math ? down_b.as<void>() : down->data,
+    experts_backward(b, s, r, Rows{xb.as<void>(), ld, 2}, Rows{dyb.as<void>(), ld, 2}, gate_up->data, down->data,
                      activation, grads);
   });
 }

@@ -21,7 +21,8 @@ struct GroupedProblem {
 };
 
 // Runs every problem with the same transposes, alpha and beta. A, B and C are all of `type`: f32 (f32
-// arithmetic) or bf16 (bf16 products accumulated in f32).
+// arithmetic, or the instance's tensor-core mode; see grouped_gemm.cpp for MOE_CUDA_F32_MATH=bf16) or
+// bf16 (bf16 products accumulated in f32).
 void grouped_gemm(moe_backend& be, moe_dtype type, bool trans_a, bool trans_b, float alpha, float beta,
                   const std::vector<GroupedProblem>& problems);
 

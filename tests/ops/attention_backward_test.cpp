@@ -3,8 +3,9 @@
 // reads the same keys, not a causal prefix), odd lengths and head dims that are not multiples of 16, the
 // same slot in two separate runs of tokens, and head dims large enough for smaller tiles. Every backend at
 // its default math against the double-precision reference (1e-4); then the CUDA backend created with
-// MOE_CUDA_F32_MATH=bf16, whose attention backward and expert backward run on bf16 tensor cores, at the
-// bf16 tolerance (1e-2), and bit-identical from run to run.
+// MOE_CUDA_F32_MATH=bf16, whose attention backward and whose expert products of the A B^T layout (run as
+// separate bf16 products, grouped_gemm.cpp) take bf16 tensor cores, at the bf16 tolerance (1e-2); the
+// attention backward also bit-identical from run to run.
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -161,7 +162,7 @@ TEST_P(CudaBf16MathTest, AttentionBackwardOnTensorCores) {
   check_cases(*be, kBf16Tolerance, true);
 }
 
-TEST_P(CudaBf16MathTest, ExpertMlpBackwardOnTensorCores) {
+TEST_P(CudaBf16MathTest, ExpertMlpAndBackwardOnTensorCores) {
   if (GetParam() != "cuda") GTEST_SKIP() << "MOE_CUDA_F32_MATH is the CUDA backend's";
   auto be = bf16_backend();
   if (!be) return;
@@ -179,6 +180,10 @@ TEST_P(CudaBf16MathTest, ExpertMlpBackwardOnTensorCores) {
   Tensor dx = Tensor::empty(*be, MOE_DTYPE_F32, {rows, dim});
   Tensor dgu = Tensor::from_host(*be, MOE_DTYPE_F32, {experts, 2 * width, dim}, dgu0.data());
   Tensor ddn = Tensor::from_host(*be, MOE_DTYPE_F32, {experts, dim, width}, ddn0.data());
+  // The forward pass: under this mode both its products run as separate bf16 products.
+  EXPECT_TRUE(close_to(ops::expert_mlp(tx, toff, tgu, tdn, MOE_ACT_SILU).to_vector<float>(),
+                       reference::expert_mlp(x, dim, offsets, gu, dn, width, MOE_ACT_SILU), kBf16Tolerance))
+      << "expert_mlp";
   ops::expert_mlp_backward(tx, toff, tgu, tdn, MOE_ACT_SILU, tdy, &dx, &dgu, &ddn);
   auto want = reference::expert_mlp_backward(x, dim, offsets, gu, dn, width, MOE_ACT_SILU, dy, to_double(dgu0),
                                              to_double(ddn0));
