@@ -401,7 +401,8 @@ std::vector<AttentionItem> plan_query_tiles(moe_backend& be, const moe_tensor* q
   if (!std::isfinite(scale)) invalid("scale=" + std::to_string(scale) + " is not finite");
   if (c.dk > kMaxHeadDim || c.dv > kMaxHeadDim)
     fail(MOE_ERR_UNSUPPORTED, "head dims dk=" + std::to_string(c.dk) + ", dv=" + std::to_string(c.dv) +
-                                  ": the CUDA backend's attention takes at most " + std::to_string(kMaxHeadDim));
+                                  ": the CUDA backend's attention_backward takes at most " +
+                                  std::to_string(kMaxHeadDim));
   if (tokens > INT32_MAX || heads > INT32_MAX || c.capacity > INT32_MAX)
     fail(MOE_ERR_UNSUPPORTED, "attention over more than 2^31 - 1 tokens, heads or cache positions");
   const std::vector<int32_t> slots = token_indices(be, slot, "slot", tokens, 0, c.slots - 1);
