@@ -9,7 +9,7 @@
 #include "device_buffer.h"
 #include "device_math.cuh"
 #include "gemm.h"
-#include "row_dots.cuh"
+#include "small_m_gemm.h"
 #include "tensor_checks.h"
 
 namespace moe_cuda {
@@ -22,44 +22,6 @@ __global__ void scale_rows(T* c, int64_t ldc, int64_t m, int64_t n, float beta) 
     T& v = c[i / n * ldc + i % n];
     v = from_float<T>(beta == 0.f ? 0.f : beta * to_float(v));
   }
-}
-
-// The products of a decode step while it is recorded: a few f32 rows times bf16 weights (nn.Linear
-// layout). One launch instead of a conversion of the rows plus cuBLAS (and its temporary): a warp per
-// output column reads its weight row once in 16-byte loads for kPassRows rows at a time. The rows are
-// rounded to bf16 first, so the products are the bf16 x bf16 products of the cuBLAS path, accumulated in
-// f32 (only the order of the sum differs).
-constexpr int kGemvWarps = 8;
-constexpr int64_t kGemvMaxRows = 16;
-
-__global__ void __launch_bounds__(kGemvWarps * 32)
-    small_m_gemm(const float* a, int64_t lda, const __nv_bfloat16* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
-                 int64_t n, int64_t k, float alpha, float beta) {
-  const int64_t j = blockIdx.x * int64_t{kGemvWarps} + threadIdx.x / 32;
-  if (j >= n) return;
-  const __nv_bfloat16* w = b + j * ldb;
-  for (int64_t r0 = 0; r0 < m; r0 += kPassRows) {
-    const int nr = static_cast<int>(min(int64_t{kPassRows}, m - r0));
-    float acc[kPassRows] = {};
-    dot_rows<__nv_bfloat16, true, true>(w, a + r0 * lda, lda, k, nr, acc);
-#pragma unroll
-    for (int r = 0; r < kPassRows; ++r) {
-      const float sum = warp_sum(acc[r]);
-      if (r < nr && threadIdx.x % 32 == 0) {
-        float& out = c[(r0 + r) * ldc + j];
-        out = alpha * sum + (beta == 0.f ? 0.f : beta * out);
-      }
-    }
-  }
-}
-
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
-// Whether small_m_gemm computes this product (else cuBLAS does).
-bool small_m_product(bool trans_a, bool trans_b, int64_t m, int64_t k, const void* a, moe_dtype a_type, int64_t lda,
-                     const void* b, moe_dtype b_type, int64_t ldb, moe_dtype c_type) {
-  return !trans_a && trans_b && a_type == MOE_DTYPE_F32 && b_type == MOE_DTYPE_BF16 && c_type == MOE_DTYPE_F32 &&
-         m <= kGemvMaxRows && k % 8 == 0 && lda % 4 == 0 && ldb % 8 == 0 && aligned16(a) && aligned16(b);
 }
 
 cudaDataType_t cuda_type(moe_dtype t) { return t == MOE_DTYPE_BF16 ? CUDA_R_16BF : CUDA_R_32F; }
@@ -140,14 +102,9 @@ moe_status cuda_gemm(moe_backend* be, int32_t trans_a, int32_t trans_b, int64_t 
       check_pointer(a, "a");
       check_pointer(b, "b");
     }
-    if (recording(backend) && k > 0 && n / kGemvWarps < INT_MAX &&
-        small_m_product(trans_a != 0, trans_b != 0, m, k, a, a_type, lda, b, b_type, ldb, c_type)) {
-      small_m_gemm<<<static_cast<unsigned>((n + kGemvWarps - 1) / kGemvWarps), kGemvWarps * 32, 0, backend.stream>>>(
-          static_cast<const float*>(a), lda, static_cast<const __nv_bfloat16*>(b), ldb, static_cast<float*>(c), ldc, m,
-          n, k, alpha, beta);
-      check_launch("small_m_gemm");
+    if (recording(backend) && try_small_m_gemm(backend, trans_a != 0, trans_b != 0, m, n, k, alpha, a, a_type, lda,
+                                               b, b_type, ldb, beta, c, c_type, ldc))
       return;
-    }
     gemm(backend, trans_a != 0, trans_b != 0, m, n, k, alpha, a, a_type, lda, b, b_type, ldb, beta, c, c_type, ldc);
   });
 }
