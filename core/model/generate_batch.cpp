@@ -10,7 +10,7 @@
 
 #include "base/error.h"
 #include "model/model.h"
-#include "model/recorded_decode.h"
+#include "model/decode_session.h"
 #include "text/tokenizer.h"
 
 namespace moe {
@@ -74,7 +74,10 @@ std::vector<std::vector<int32_t>> Model::generate_rows(const int32_t* ids, const
   if (max_new == 0) return produced;
 
   const int64_t vocab = config_.vocab_size;
-  KvCache cache(context_->backend(), config_, rows, capacity, inference_kv_layout(config_));
+  // The cache and recorded decode steps: the last call's when they fit, so steps replay at once.
+  std::unique_ptr<DecodeSession> session = take_decode_session(rows, capacity);
+  KvCache& cache = session->cache;
+  RecordedDecode& recorded = session->recorded;
   std::unordered_set<int32_t> stop(params.stop_ids.begin(), params.stop_ids.end());
   std::vector<Row> state;
   state.reserve(static_cast<size_t>(rows));
@@ -96,8 +99,6 @@ std::vector<std::vector<int32_t>> Model::generate_rows(const int32_t* ids, const
   run_sequences(ids, lengths, rows, /*last_only=*/true, cache, logits.data());
   std::vector<int32_t> active(static_cast<size_t>(rows));  // the rows whose logits `logits` holds, in order
   for (int64_t r = 0; r < rows; ++r) active[r] = static_cast<int32_t>(r);
-  // Decode steps from recordings where the backend can record (destroyed before the cache).
-  RecordedDecode recorded(*transformer_, context_->backend(), cache, vocab);
 
   for (;;) {
     TokenBatch step;
@@ -130,6 +131,7 @@ std::vector<std::vector<int32_t>> Model::generate_rows(const int32_t* ids, const
       transformer_->forward(step, cache).copy_to_host(logits.data(), step.ids.size() * vocab * sizeof(float));
   }
   for (int64_t r = 0; r < rows; ++r) produced[r] = std::move(state[r].produced);
+  keep_decode_session(std::move(session));  // only after a call that went well
   return produced;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/error.h"
+#include "model/decode_session.h"
 #include "model/weight_io.h"
 #include "text/tokenizer.h"
 
@@ -13,7 +14,32 @@ namespace {
 constexpr int64_t kStepTokens = 4096;
 }  // namespace
 
+Model::Model() = default;
 Model::~Model() = default;
+
+ModelWeights& Model::mutable_weights() {
+  std::lock_guard lock(session_mutex_);
+  kept_session_.reset();
+  return weights_;
+}
+
+std::unique_ptr<DecodeSession> Model::take_decode_session(int64_t rows, int64_t capacity) const {
+  {
+    std::lock_guard lock(session_mutex_);
+    if (kept_session_ && kept_session_->fits(rows, capacity, config_)) {
+      kept_session_->recorded.reload_settings();
+      return std::move(kept_session_);
+    }
+  }
+  return std::make_unique<DecodeSession>(*transformer_, context_->backend(), config_, rows, capacity);
+}
+
+void Model::keep_decode_session(std::unique_ptr<DecodeSession> session) const {
+  std::unique_ptr<DecodeSession> replaced;  // destroyed outside the lock
+  std::lock_guard lock(session_mutex_);
+  replaced = std::move(kept_session_);
+  kept_session_ = std::move(session);
+}
 
 void Model::check_ids(const int32_t* ids, int64_t count, const char* what) const {
   for (int64_t i = 0; i < count; ++i)

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 namespace moe {
 
 class Tokenizer;
+class DecodeSession;
 
 struct LoadOptions {
   moe_dtype dtype = 0;                  // 0: the checkpoint's (bf16 stays bf16, other floats become f32)
@@ -77,13 +79,14 @@ class Model {
   // Writes config.json and the weights (transformers' names and layout) into directory.
   void save(const std::string& directory) const;
 
-  // For the trainer, which updates the weights in place (no inference may run meanwhile).
-  ModelWeights& mutable_weights() { return weights_; }
+  // For the trainer, which updates the weights in place (no inference may run meanwhile). Drops the
+  // kept decode session, whose recordings point at the weights.
+  ModelWeights& mutable_weights();
   const ModelWeights& weights() const { return weights_; }
   const Transformer& transformer() const { return *transformer_; }
 
  private:
-  Model() = default;
+  Model();
   void check_ids(const int32_t* ids, int64_t count, const char* what) const;
   // Sequence s of the packed ids goes into cache slot s from position 0, in steps of a bounded number
   // of tokens (a sequence split across steps continues from its cached keys). Writes the logits of
@@ -106,6 +109,14 @@ class Model {
   std::unique_ptr<Tokenizer> tokenizer_;
   int64_t num_parameters_ = 0, active_parameters_ = 0;
   int64_t max_sequence_length_ = 0, max_batch_tokens_ = 0;
+
+  // The KV cache and recorded decode steps of the last generate call, kept for the next one (which then
+  // replays instead of recording again) when it has as many rows and fits the cache (decode_session.h).
+  // Last member: destroyed first, before the transformer and the weights its recordings use.
+  std::unique_ptr<DecodeSession> take_decode_session(int64_t rows, int64_t capacity) const;
+  void keep_decode_session(std::unique_ptr<DecodeSession> session) const;
+  mutable std::mutex session_mutex_;
+  mutable std::unique_ptr<DecodeSession> kept_session_;
 };
 
 }  // namespace moe

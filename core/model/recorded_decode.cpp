@@ -12,12 +12,17 @@ namespace moe {
 
 RecordedDecode::RecordedDecode(const Transformer& transformer, Backend& backend, KvCache& cache, int64_t vocab)
     : transformer_(transformer), backend_(backend), cache_(cache), vocab_(vocab) {
+  reload_settings();
+}
+
+void RecordedDecode::reload_settings() {
   const char* env = std::getenv("MOE_RECORD_DECODE");
   required_ = env && std::strcmp(env, "require") == 0;
   enabled_ = !(env && std::strcmp(env, "0") == 0);
-  if (!backend.can_record()) {
+  if (failed_ || !backend_.can_record()) {
     require(!required_, MOE_ERR_UNSUPPORTED,
-            "MOE_RECORD_DECODE=require, but backend '" + backend.name() + "' cannot record steps");
+            "MOE_RECORD_DECODE=require, but backend '" + backend_.name() + "' cannot record steps" +
+                (failed_ ? " (recording failed before)" : ""));
     enabled_ = false;
   }
 }
@@ -45,6 +50,7 @@ RecordedDecode::Recording* RecordedDecode::recording_for(const TokenBatch& step)
     // Not an error: the step runs op by op, as it would on a backend that cannot record.
     process_logger().write(MOE_LOG_WARN, "decode steps run op by op: recording one failed (" + why + ")");
     enabled_ = false;
+    failed_ = true;
     return nullptr;
   }
   return &recordings_.emplace(rows, std::move(r)).first->second;

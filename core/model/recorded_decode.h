@@ -28,6 +28,8 @@ class RecordedDecode {
   // record, it is turned off, the step has too many rows, or recording failed: logged once), so the
   // caller runs it op by op; nothing has run then.
   bool run(const TokenBatch& step, float* logits);
+  // Reads MOE_RECORD_DECODE again (a kept session serves a later call; recordings stay).
+  void reload_settings();
 
  private:
   struct Recording {
@@ -43,6 +45,7 @@ class RecordedDecode {
   int64_t vocab_;
   bool enabled_;
   bool required_;
+  bool failed_ = false;  // a recording failed: later calls on this session run op by op too
   std::map<int64_t, Recording> recordings_;  // by rows; destroyed (their replays waited for) before the cache
 };
 
