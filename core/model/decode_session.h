@@ -1,6 +1,6 @@
 // What a generate call decodes with: a KV cache with a slot per row and the decode steps recorded for it
-// (RecordedDecode). The model keeps the last call's session for the next call with as many rows whose
-// cache fits (Model::take_decode_session), so a server-like loop of generate calls records each step size
+// (RecordedDecode). The model keeps the last session that recorded steps for the next call with as many
+// rows whose cache fits (Model::take_decode_session), so a server-like loop of generate calls records each step size
 // once, not once per call; stale cache entries are never read (a row attends to its own positions only,
 // which its prefill rewrote).
 #pragma once

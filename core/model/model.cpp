@@ -35,6 +35,9 @@ std::unique_ptr<DecodeSession> Model::take_decode_session(int64_t rows, int64_t 
 }
 
 void Model::keep_decode_session(std::unique_ptr<DecodeSession> session) const {
+  // A session without recordings (no decode step ran, or the backend cannot record) saves the next call
+  // nothing, and must not push out one that has them (a call of one new token between longer ones).
+  if (!session->recorded.has_recordings()) return;
   std::unique_ptr<DecodeSession> replaced;  // destroyed outside the lock
   std::lock_guard lock(session_mutex_);
   replaced = std::move(kept_session_);

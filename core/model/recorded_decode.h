@@ -30,6 +30,7 @@ class RecordedDecode {
   bool run(const TokenBatch& step, float* logits);
   // Reads MOE_RECORD_DECODE again (a kept session serves a later call; recordings stay).
   void reload_settings();
+  bool has_recordings() const { return !recordings_.empty(); }
 
  private:
   struct Recording {
