@@ -20,6 +20,8 @@ Model::~Model() = default;
 ModelWeights& Model::mutable_weights() {
   std::lock_guard lock(session_mutex_);
   kept_session_.reset();
+  // The trainer may replace weight tensors; the stacked block would then be stale.
+  for (LayerWeights& layer : weights_.layers) layer.attn.qkv = Tensor();
   return weights_;
 }
 

@@ -98,6 +98,8 @@ class Model {
                                                   const GenerateParams& params, const RowTokenCallback& on_token,
                                                   const char* what, bool name_rows) const;
   void finish_setup(const LoadOptions& options, int64_t sliding_window);
+  // Stacks each Mixtral layer's q, k and v projections into one block (AttentionWeights::qkv).
+  void fuse_qkv();
 
   std::shared_ptr<Context> context_;
   std::string config_json_;     // config.json as loaded, written back by save()

@@ -9,6 +9,7 @@
 #include "io/json_file.h"
 #include "model/model.h"
 #include "model/weight_io.h"
+#include "tensor/ops.h"
 #include "text/tokenizer.h"
 
 namespace fs = std::filesystem;
@@ -40,6 +41,7 @@ void Model::finish_setup(const LoadOptions& options, int64_t sliding_window) {
   if (sliding_window > 0) max_sequence_length_ = std::min(max_sequence_length_, sliding_window);
   if (options.max_sequence_length > 0) max_sequence_length_ = std::min(max_sequence_length_, options.max_sequence_length);
   max_batch_tokens_ = options.max_batch_tokens;
+  fuse_qkv();
   transformer_ = std::make_unique<Transformer>(c, weights_, context_->backend());
   ParameterCounts counts = count_parameters(c);
   num_parameters_ = counts.total;
@@ -47,6 +49,24 @@ void Model::finish_setup(const LoadOptions& options, int64_t sliding_window) {
   if (!tokenizer_json_.empty()) {
     const fs::path config = fs::path(tokenizer_json_).parent_path() / "tokenizer_config.json";
     tokenizer_ = Tokenizer::load(*context_, tokenizer_json_, fs::exists(config) ? config.string() : std::string());
+  }
+}
+
+void Model::fuse_qkv() {
+  if (config_.arch != Architecture::kMixtral) return;
+  Backend& be = context_->backend();
+  for (LayerWeights& layer : weights_.layers) {
+    AttentionWeights& w = layer.attn;
+    const int64_t q = w.q_proj.dim(0), k = w.k_proj.dim(0), v = w.v_proj.dim(0);
+    Tensor qkv = Tensor::empty(be, w.q_proj.dtype(), {q + k + v, w.q_proj.dim(1)}, Lifetime::kPersistent);
+    Tensor q_rows = qkv.slice(0, q), k_rows = qkv.slice(q, q + k), v_rows = qkv.slice(q + k, q + k + v);
+    ops::copy(w.q_proj, q_rows);
+    ops::copy(w.k_proj, k_rows);
+    ops::copy(w.v_proj, v_rows);
+    w.q_proj = q_rows;
+    w.k_proj = k_rows;
+    w.v_proj = v_rows;
+    w.qkv = qkv;
   }
 }
 

@@ -17,6 +17,10 @@ struct AttentionWeights {
   Tensor q_a_proj, q_a_norm, q_b_proj;
   Tensor kv_a_proj, kv_a_norm, kv_b_proj;
   Tensor o_proj;
+  // Mixtral, inference: [q_proj; k_proj; v_proj] stacked in one block, of which the three are views, so a
+  // one-token step makes one product instead of three (Model::fuse_qkv). Undefined once the trainer has
+  // the weights (it may replace them).
+  Tensor qkv;
 };
 
 struct MlpWeights {

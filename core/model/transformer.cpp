@@ -152,6 +152,19 @@ ad::Var Transformer::gqa_attention(const AttentionWeights& w, const ad::Var& h, 
                                    Tensor& v_cache) const {
   const int64_t t = s.tokens, hd = config_.head_dim;
   const int rot = config_.rope.rot_dim, layout = config_.rope_layout;
+  if (!s.train && t == 1 && w.qkv.defined()) {
+    // One token: one product against the stacked [q; k; v] weights; its output row [q heads | k heads |
+    // v heads] is contiguous, so q and k (adjacent) rotate in one rope call and the three are views.
+    const int64_t heads = config_.num_heads, kv_heads = config_.num_kv_heads;
+    Tensor qkv = ops::linear(h.value, w.qkv).view({heads + 2 * kv_heads, hd});
+    Tensor qk = qkv.slice(0, heads + kv_heads).view({1, heads + kv_heads, hd});
+    ops::rope(qk, s.attn.position, rope_.cos, rope_.sin, 0, rot, layout);
+    ad::Var q = ad::constant(qkv.slice(0, heads).view({1, heads, hd}));
+    ad::Var k = ad::constant(qkv.slice(heads, heads + kv_heads).view({1, kv_heads, hd}));
+    ad::Var v = ad::constant(qkv.slice(heads + kv_heads, heads + 2 * kv_heads).view({1, kv_heads, hd}));
+    ad::Var out = ad::attention(s.tape, q, k, v, s.attn, k_cache, v_cache);
+    return ad::reshape(out, {t, heads * hd});
+  }
   ad::Var q = ad::reshape(project(h, w.q_proj, s), {t, config_.num_heads, hd});
   ad::Var k = ad::reshape(project(h, w.k_proj, s), {t, config_.num_kv_heads, hd});
   ad::Var v = ad::reshape(project(h, w.v_proj, s), {t, config_.num_kv_heads, hd});
