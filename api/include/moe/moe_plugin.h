@@ -364,7 +364,9 @@ typedef struct moe_backend_ops {
    *  - other threads' calls on the instance are not recorded (a backend may make them wait until recording
    *    ends).
    * A failure while recording is returned by the failing op as usual; record_end then discards the
-   * recording and returns MOE_ERR_INVALID_ARGUMENT naming the first failure. */
+   * recording and returns MOE_ERR_INVALID_ARGUMENT naming the first failure. A backend whose ops run on
+   * the calling thread (the CPU backend) may instead check an op's arguments when it is replayed: a bad
+   * argument then fails the next waiting call, as a bad index does. */
   moe_status (*record_begin)(moe_backend* be);
   moe_status (*record_end)(moe_backend* be, moe_recorded_step** out);
   /* Enqueues the recorded ops on the instance's stream, like any op (returns without waiting). */
