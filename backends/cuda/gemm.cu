@@ -42,6 +42,25 @@ const void* operand_as(moe_backend& be, const void* x, moe_dtype from, moe_dtype
   return copy->as<void>();
 }
 
+// Under MOE_CUDA_F32_MATH=bf16 (f32_compute FAST_16BF) a product of f32 operands lets cuBLAS round them to
+// bf16, but cuBLAS then reads f32 operands inside its kernels and picks slower kernels for them. A product
+// at least this large in every dimension rounds its f32 operands itself instead, into packed bf16
+// temporaries (a copy at memory speed, convert.cu), and runs bf16 x bf16 with f32 accumulation
+// (CUBLAS_COMPUTE_32F) on the tensor cores. Numerically that is what FAST_16BF does (operands rounded to
+// bf16, products accumulated in f32; here the rounding is to nearest even). Measured on an H200
+// (bench/gpu/gemm_rounding_bench.cu, medians, us, FAST_16BF -> rounded here): the seed-1.2B training
+// step's 8192 x 1024 x 1024 products 59 -> 54 (X W^T), 72 -> 54 (dY W), 103 -> 59 (dY^T X); its lm head
+// (vocab 32000) 1426 -> 987, 1381 -> 1096, 2483 -> 1082; 8192 x 512 x 1024 the same (39). Smaller
+// products keep FAST_16BF, where reading the operands twice costs more than the slower kernel: the
+// router's 8192 x 16 x 1024 24 us against 27 rounded. (512^3 measured 18 us against 20, 256^3 12 against
+// 19: a limit near m n k = 2^32 would fit better; this one is what the GPU tests ran.)
+constexpr int64_t kRoundedProductMinSize = 256;
+
+bool rounds_f32_operands(const moe_backend& be, int64_t m, int64_t n, int64_t k) {
+  return be.f32_compute == CUBLAS_COMPUTE_32F_FAST_16BF && m >= kRoundedProductMinSize &&
+         n >= kRoundedProductMinSize && k >= kRoundedProductMinSize;
+}
+
 }  // namespace
 
 void gemm(moe_backend& be, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const void* a,
@@ -60,8 +79,9 @@ void gemm(moe_backend& be, bool trans_a, bool trans_b, int64_t m, int64_t n, int
     if (v > INT_MAX)
       fail(MOE_ERR_UNSUPPORTED, "gemm sizes and strides above 2^31 - 1 (m=" + std::to_string(m) + ", n=" +
                                     std::to_string(n) + ", k=" + std::to_string(k) + ") are not supported");
-  const moe_dtype product =
-      c_type == MOE_DTYPE_BF16 || b_type == MOE_DTYPE_BF16 ? MOE_DTYPE_BF16 : MOE_DTYPE_F32;
+  const moe_dtype product = c_type == MOE_DTYPE_BF16 || b_type == MOE_DTYPE_BF16 || rounds_f32_operands(be, m, n, k)
+                                ? MOE_DTYPE_BF16
+                                : MOE_DTYPE_F32;
   // Stored shapes: A is [m, k], or [k, m] with trans_a; B is [k, n], or [n, k] with trans_b.
   const int64_t a_rows = trans_a ? k : m, a_cols = trans_a ? m : k;
   const int64_t b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;

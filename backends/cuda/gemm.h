@@ -4,7 +4,9 @@
 // gets B as its first operand and A as its second, with m and n swapped. Operand types: bf16 x bf16
 // runs on the tensor cores with f32 accumulation; an f32 activation times bf16 weights is converted to
 // bf16 first (the op table allows bf16 products where a backend can); f32 x f32 stays f32 (no TF32); a
-// bf16 A times f32 B is converted to f32. A bf16 C takes bf16 products of both operands.
+// bf16 A times f32 B is converted to f32. A bf16 C takes bf16 products of both operands. Under
+// MOE_CUDA_F32_MATH=tf32 or bf16 cuBLAS rounds f32 operands itself, except that under bf16 products
+// large in every dimension have their f32 operands rounded to bf16 first (gemm.cu says why).
 #pragma once
 
 #include <cstdint>
