@@ -11,6 +11,7 @@
 #include "device_math.cuh"
 #include "index_checks.h"
 #include "tensor_checks.h"
+#include "pdl_launch.cuh"
 
 namespace moe_cuda {
 namespace {
@@ -19,6 +20,7 @@ namespace {
 template <typename T>
 __global__ void gather_rows(const int32_t* ids, const T* table, int64_t vocab, int64_t dim, int64_t n, float* out,
                             IndexError* errors) {
+  pdl_wait_and_release();
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
     const int64_t t = i / dim, id = ids[t];
     if (errors && !index_ok(errors, IndexCheck::kEmbeddingIds, t, -1, id, 0, vocab - 1)) continue;
@@ -53,13 +55,11 @@ moe_status cuda_embedding(moe_backend* be, const moe_tensor* ids, const moe_tens
     const int64_t n = tokens * dim;
     if (n == 0) return;
     if (table->dtype == MOE_DTYPE_BF16)
-      gather_rows<<<grid_for(n), kThreads, 0, b.stream>>>(data_of<const int32_t>(ids),
-                                                          data_of<const __nv_bfloat16>(table), vocab, dim, n,
-                                                          data_of<float>(out), errors);
+      launch_pdl(b, "gather_rows", gather_rows<__nv_bfloat16>, grid_for(n), kThreads, 0, data_of<const int32_t>(ids),
+                 data_of<const __nv_bfloat16>(table), vocab, dim, n, data_of<float>(out), errors);
     else
-      gather_rows<<<grid_for(n), kThreads, 0, b.stream>>>(data_of<const int32_t>(ids), data_of<const float>(table),
-                                                          vocab, dim, n, data_of<float>(out), errors);
-    check_launch("gather_rows");
+      launch_pdl(b, "gather_rows", gather_rows<float>, grid_for(n), kThreads, 0, data_of<const int32_t>(ids),
+                 data_of<const float>(table), vocab, dim, n, data_of<float>(out), errors);
   });
 }
 

@@ -1,10 +1,13 @@
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "device_buffer.h"
 #include "device_index_checks.cuh"
 #include "device_math.cuh"
 #include "expert_mlp_small.h"
+#include "pdl_launch.cuh"
+#include "recording.h"
 #include "row_dots.cuh"
 
 namespace moe_cuda {
@@ -12,6 +15,7 @@ namespace {
 
 constexpr int kMlpThreads = 256;
 constexpr int kMlpWarps = kMlpThreads / 32;  // one output column per warp
+constexpr size_t kMaxStepHiddenBytes = size_t{4} << 20;
 
 // The slot-th expert (in id order) whose clamped row range [begin, end) is not empty, or -1. Every lane
 // of the warp gets the answer.
@@ -56,6 +60,7 @@ template <typename W, bool Vec>
 __global__ void __launch_bounds__(kMlpThreads)
     expert_gate_up(const float* x, const int64_t* offsets, const W* gate_up, int experts, int64_t rows, int64_t dim,
                    int64_t width, int32_t act, float* hidden) {
+  pdl_wait_and_release();
   const int64_t j = blockIdx.y * int64_t{kMlpWarps} + threadIdx.x / 32;
   if (j >= width) return;  // the whole warp
   int64_t begin, end;
@@ -81,6 +86,7 @@ template <typename W, bool Vec>
 __global__ void __launch_bounds__(kMlpThreads)
     expert_down(const float* hidden, const int64_t* offsets, const W* down, int experts, int64_t rows, int64_t dim,
                 int64_t width, float* y, IndexError* errors) {
+  pdl_wait_and_release();
   if (blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) check_offsets(offsets, experts, rows, errors);
   const int64_t c = blockIdx.y * int64_t{kMlpWarps} + threadIdx.x / 32;
   if (c >= dim) return;
@@ -108,14 +114,12 @@ void launch(moe_backend& be, const ExpertShapes& s, const float* x, const int64_
   const int experts = static_cast<int>(s.experts);
   const dim3 up_grid(slots, static_cast<unsigned>((s.width + kMlpWarps - 1) / kMlpWarps));
   if (s.width > 0) {
-    expert_gate_up<W, Vec><<<up_grid, kMlpThreads, 0, be.stream>>>(x, offsets, gate_up, experts, s.rows, s.dim,
-                                                                   s.width, activation, hidden);
-    check_launch("expert_gate_up");
+    launch_pdl(be, "expert_gate_up", expert_gate_up<W, Vec>, up_grid, kMlpThreads, 0, x, offsets, gate_up, experts,
+               s.rows, s.dim, s.width, activation, hidden);
   }
   const dim3 down_grid(slots, static_cast<unsigned>((s.dim + kMlpWarps - 1) / kMlpWarps));
-  expert_down<W, Vec><<<down_grid, kMlpThreads, 0, be.stream>>>(hidden, offsets, down, experts, s.rows, s.dim,
-                                                                s.width, y, device_index_errors(be));
-  check_launch("expert_down");
+  launch_pdl(be, "expert_down", expert_down<W, Vec>, down_grid, kMlpThreads, 0, hidden, offsets, down, experts, s.rows,
+             s.dim, s.width, y, device_index_errors(be));
 }
 
 }  // namespace
@@ -127,24 +131,29 @@ void expert_mlp_on_device(moe_backend& be, const ExpertShapes& s, const float* x
     fail(MOE_ERR_UNSUPPORTED, "recording expert_mlp with dim " + std::to_string(s.dim) + " and expert width " +
                                   std::to_string(s.width) + " is beyond its launch limits");
   const unsigned slots = static_cast<unsigned>(s.experts < s.rows ? s.experts : s.rows);
-  // hidden is only read where expert_gate_up wrote it (the same clamped rows), except when F = 0.
-  DeviceBuffer hidden(be, static_cast<size_t>(s.rows * s.width) * sizeof(float));
+  // hidden is only read where expert_gate_up wrote it (the same clamped rows), except when F = 0. While
+  // recording, a small one is memory the step owns: no allocation nodes in the graph between the kernels.
+  const size_t hidden_bytes = static_cast<size_t>(s.rows * s.width) * sizeof(float);
+  std::optional<DeviceBuffer> hidden_buffer;
+  float* hidden = recording(be) && hidden_bytes <= kMaxStepHiddenBytes
+                      ? static_cast<float*>(step_scratch(be, hidden_bytes))
+                      : hidden_buffer.emplace(be, hidden_bytes).as<float>();
   const bool vec = s.dim % 8 == 0 && s.width % 8 == 0 && aligned16(x) && aligned16(gate_up) && aligned16(down) &&
-                   aligned16(hidden.as<void>());
+                   aligned16(hidden);
   if (s.wtype == MOE_DTYPE_BF16) {
     auto* gu = static_cast<const __nv_bfloat16*>(gate_up);
     auto* dn = static_cast<const __nv_bfloat16*>(down);
     if (vec)
-      launch<__nv_bfloat16, true>(be, s, x, offsets, gu, dn, activation, hidden.as<float>(), y, slots);
+      launch<__nv_bfloat16, true>(be, s, x, offsets, gu, dn, activation, hidden, y, slots);
     else
-      launch<__nv_bfloat16, false>(be, s, x, offsets, gu, dn, activation, hidden.as<float>(), y, slots);
+      launch<__nv_bfloat16, false>(be, s, x, offsets, gu, dn, activation, hidden, y, slots);
   } else {
     auto* gu = static_cast<const float*>(gate_up);
     auto* dn = static_cast<const float*>(down);
     if (vec)
-      launch<float, true>(be, s, x, offsets, gu, dn, activation, hidden.as<float>(), y, slots);
+      launch<float, true>(be, s, x, offsets, gu, dn, activation, hidden, y, slots);
     else
-      launch<float, false>(be, s, x, offsets, gu, dn, activation, hidden.as<float>(), y, slots);
+      launch<float, false>(be, s, x, offsets, gu, dn, activation, hidden, y, slots);
   }
 }
 

@@ -9,6 +9,7 @@
 #include "device_math.cuh"
 #include "index_checks.h"
 #include "kv_cache.h"
+#include "pdl_launch.cuh"
 #include "tensor_checks.h"
 
 namespace moe_cuda {
@@ -25,25 +26,42 @@ KvCacheShape check_kv_caches(const moe_tensor* k_cache, const moe_tensor* v_cach
 
 namespace {
 
-// One thread per element of the per-token rows k [tokens, kv_heads, width] (keys or values), moved to or
-// from the cache row of its token's slot and position. `errors` is set while recording: a token with a
-// bad slot or position is skipped.
-__global__ void move_rows(float* rows, float* cache, const int32_t* slot, const int32_t* position, int64_t slots,
-                          int64_t kv_heads, int64_t capacity, int64_t width, int64_t n, bool into_cache,
-                          IndexError* errors) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t d = i % width, th = i / width, t = th / kv_heads, h = th % kv_heads;
-    const int64_t s = slot[t], p = position[t];
-    if (errors && (!index_ok(errors, into_cache ? IndexCheck::kKvStoreSlot : IndexCheck::kKvLoadSlot, t, -1, s, 0,
-                             slots - 1) ||
-                   !index_ok(errors, into_cache ? IndexCheck::kKvStorePosition : IndexCheck::kKvLoadPosition, t, -1,
-                             p, 0, capacity - 1)))
+// One thread per element of the per-token rows k [tokens, kv_heads, dk] and v [tokens, kv_heads, dv] (the
+// keys' elements first, then the values': one launch moves both), each moved to or from the cache row of
+// its token's slot and position. `errors` is set while recording: a token with a bad slot or position is
+// skipped.
+struct MoveArgs {
+  float* k;
+  float* v;
+  float* k_cache;
+  float* v_cache;
+  const int32_t* slot;
+  const int32_t* position;
+  int64_t slots, kv_heads, capacity, dk, dv, n_k, n;  // n_k: the keys' elements; n: keys' and values'
+  bool into_cache;
+  IndexError* errors;
+};
+
+__global__ void move_rows(MoveArgs a) {
+  pdl_wait_and_release();
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < a.n; i += int64_t{gridDim.x} * blockDim.x) {
+    const bool key = i < a.n_k;
+    const int64_t e = key ? i : i - a.n_k, width = key ? a.dk : a.dv;
+    const int64_t d = e % width, th = e / width, t = th / a.kv_heads, h = th % a.kv_heads;
+    const int64_t s = a.slot[t], p = a.position[t];
+    if (a.errors &&
+        (!index_ok(a.errors, a.into_cache ? IndexCheck::kKvStoreSlot : IndexCheck::kKvLoadSlot, t, -1, s, 0,
+                   a.slots - 1) ||
+         !index_ok(a.errors, a.into_cache ? IndexCheck::kKvStorePosition : IndexCheck::kKvLoadPosition, t, -1, p, 0,
+                   a.capacity - 1)))
       continue;
-    const int64_t at = ((s * kv_heads + h) * capacity + p) * width + d;
-    if (into_cache)
-      cache[at] = rows[i];
+    const int64_t at = ((s * a.kv_heads + h) * a.capacity + p) * width + d;
+    float* rows = key ? a.k : a.v;
+    float* cache = key ? a.k_cache : a.v_cache;
+    if (a.into_cache)
+      cache[at] = rows[e];
     else
-      rows[i] = cache[at];
+      rows[e] = cache[at];
   }
 }
 
@@ -67,15 +85,24 @@ void move(moe_backend& b, const moe_tensor* k, const moe_tensor* v, const moe_te
     token_indices(b, slot, "slot", tokens, 0, c.slots - 1);
     token_indices(b, position, "position", tokens, 0, c.capacity - 1);
   }
-  for (auto [rows, cache, width] : {std::tuple{k, k_cache, c.dk}, std::tuple{v, v_cache, c.dv}}) {
-    const int64_t n = tokens * c.kv_heads * width;
-    if (n == 0) continue;
-    move_rows<<<grid_for(n), kThreads, 0, b.stream>>>(static_cast<float*>(rows->data), static_cast<float*>(cache->data),
-                                                      static_cast<const int32_t*>(slot->data),
-                                                      static_cast<const int32_t*>(position->data), c.slots,
-                                                      c.kv_heads, c.capacity, width, n, into_cache, errors);
-    check_launch("move_rows");
-  }
+  MoveArgs a{};
+  a.k = static_cast<float*>(k->data);
+  a.v = static_cast<float*>(v->data);
+  a.k_cache = static_cast<float*>(k_cache->data);
+  a.v_cache = static_cast<float*>(v_cache->data);
+  a.slot = static_cast<const int32_t*>(slot->data);
+  a.position = static_cast<const int32_t*>(position->data);
+  a.slots = c.slots;
+  a.kv_heads = c.kv_heads;
+  a.capacity = c.capacity;
+  a.dk = c.dk;
+  a.dv = c.dv;
+  a.n_k = tokens * c.kv_heads * c.dk;
+  a.n = a.n_k + tokens * c.kv_heads * c.dv;
+  a.into_cache = into_cache;
+  a.errors = errors;
+  if (a.n == 0) return;
+  launch_pdl(b, "move_rows", move_rows, grid_for(a.n), kThreads, 0, a);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include "device_index_checks.cuh"
 #include "device_math.cuh"
+#include "pdl_launch.cuh"
 
 namespace moe_cuda {
 namespace {
@@ -18,6 +19,7 @@ __global__ void __launch_bounds__(kSortThreads)
   extern __shared__ int counts[];
   __shared__ int scan[kSortThreads];
   __shared__ int chunk[kSortThreads];
+  pdl_wait_and_release();
   const int tid = threadIdx.x, buckets = experts + 1;
   const int64_t rows = tokens * top_k;
   for (int e = tid; e < buckets; e += kSortThreads) counts[e] = 0;
@@ -82,6 +84,7 @@ __global__ void __launch_bounds__(kThreads)
     unpermute_rows(const float* y, const int32_t* source, const float* w, int64_t tokens, int top_k, int64_t dim,
                    bool accumulate, float* out, IndexError* errors) {
   extern __shared__ int row_of[];
+  pdl_wait_and_release();
   const int rows = static_cast<int>(tokens * top_k);
   for (int f = threadIdx.x; f < rows; f += blockDim.x) row_of[f] = -1;
   __syncthreads();
@@ -112,9 +115,8 @@ void permute_on_device(moe_backend& be, const float* x, const int32_t* ids, int6
     fail(MOE_ERR_UNSUPPORTED, "recording moe_permute over " + std::to_string(experts) + " experts (at most " +
                                   std::to_string(kMaxSharedBytes / sizeof(int) - 1) + ")");
   if (top_k > INT32_MAX) invalid("top_k does not fit 32 bits");
-  permute_one_block<<<1, kSortThreads, smem, be.stream>>>(x, ids, tokens, static_cast<int>(top_k), experts, dim,
-                                                          x_sorted, offsets, source, device_index_errors(be));
-  check_launch("permute_one_block");
+  launch_pdl(be, "permute_one_block", permute_one_block, 1, kSortThreads, smem, x, ids, tokens, static_cast<int>(top_k),
+             experts, dim, x_sorted, offsets, source, device_index_errors(be));
 }
 
 void unpermute_on_device(moe_backend& be, const float* y_sorted, const int32_t* source, const float* weights,
@@ -129,9 +131,8 @@ void unpermute_on_device(moe_backend& be, const float* y_sorted, const int32_t* 
   const int64_t column_blocks = (dim + kThreads * kCombineColumns - 1) / (kThreads * kCombineColumns);
   const dim3 grid(static_cast<unsigned>(tokens < 1024 ? tokens : 1024),
                   static_cast<unsigned>(column_blocks < 65535 ? column_blocks : 65535));
-  unpermute_rows<<<grid, kThreads, smem, be.stream>>>(y_sorted, source, weights, tokens, static_cast<int>(top_k), dim,
-                                                      accumulate, out, device_index_errors(be));
-  check_launch("unpermute_rows");
+  launch_pdl(be, "unpermute_rows", unpermute_rows, grid, kThreads, smem, y_sorted, source, weights, tokens,
+             static_cast<int>(top_k), dim, accumulate, out, device_index_errors(be));
 }
 
 }  // namespace moe_cuda

@@ -70,6 +70,16 @@ void* alloc_while_recording(moe_backend& be, size_t bytes) {
 
 void free_while_recording(moe_backend& be, void* ptr) { be.recording.put_off_frees.push_back(ptr); }
 
+void* step_scratch(moe_backend& be, size_t bytes) {
+  void* p = nullptr;
+  check_cuda(cudaMallocAsync(&p, bytes ? bytes : 256, be.recording.side_stream),
+             ("allocating " + std::to_string(bytes) + " bytes of a recorded step's temporaries").c_str());
+  be.recording.step_scratch.push_back(p);  // from here on freed with the step or the discarded recording
+  check_cuda(cudaMemsetAsync(p, 0, bytes, be.recording.side_stream), "zeroing a recorded step's temporaries");
+  check_cuda(cudaStreamSynchronize(be.recording.side_stream), "waiting for a recorded step's temporaries");
+  return p;
+}
+
 void release_recording(moe_backend& be) noexcept {
   RecordingState& r = be.recording;
   if (r.active.load()) {
@@ -79,6 +89,8 @@ void release_recording(moe_backend& be) noexcept {
     destroy_graph(graph, nullptr);
     free_blocks(be, r.put_off_frees);
     r.put_off_frees.clear();
+    free_blocks(be, r.step_scratch);
+    r.step_scratch.clear();
     r.active.store(false);
   }
   if (r.side_stream) cudaStreamDestroy(r.side_stream);
@@ -99,6 +111,7 @@ moe_status cuda_record_begin(moe_backend* be) {
     check_cuda(cudaStreamBeginCapture(b.stream, cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture");
     r.first_failure.clear();
     r.put_off_frees.clear();
+    r.step_scratch.clear();
     r.thread = std::this_thread::get_id();
     r.active.store(true, std::memory_order_relaxed);
   });
@@ -117,8 +130,11 @@ moe_status cuda_record_end(moe_backend* be, moe_recorded_step** out) {
     // Now outside the capture: the frees put off are real frees in stream order.
     free_blocks(b, r.put_off_frees);
     r.put_off_frees.clear();
+    std::vector<void*> scratch = std::move(r.step_scratch);
+    r.step_scratch.clear();
     auto discard = [&](const std::string& why) {
       destroy_graph(graph, nullptr);
+      free_blocks(b, scratch);
       invalid("record_end: the recording failed and was discarded: " + why);
     };
     if (!failure.empty()) discard(failure);
@@ -143,6 +159,7 @@ moe_status cuda_record_end(moe_backend* be, moe_recorded_step** out) {
     auto* step = new moe_recorded_step;
     step->graph = graph;
     step->exec = exec;
+    step->scratch = std::move(scratch);
     *out = step;
   });
 }
@@ -164,6 +181,8 @@ void cuda_destroy_step(moe_backend* be, moe_recorded_step* step) {
     destroy_graph(step->graph, step->exec);
     step->graph = nullptr;
     step->exec = nullptr;
+    free_blocks(b, step->scratch);
+    step->scratch.clear();
   });
   if (status != MOE_OK)
     log_message(MOE_LOG_WARN, "destroy_step could not wait for the step's replays (or was called while recording); "

@@ -29,6 +29,7 @@
 struct moe_recorded_step {
   cudaGraph_t graph = nullptr;
   cudaGraphExec_t exec = nullptr;
+  std::vector<void*> scratch;  // the ops' temporaries that the step owns (step_scratch), freed with it
 };
 
 namespace moe_cuda {
@@ -40,6 +41,7 @@ struct RecordingState {
   std::thread::id thread;            // the recording thread while active
   std::string first_failure;         // the first op failure while recording ("" if none)
   std::vector<void*> put_off_frees;  // frees while recording, done at record_end
+  std::vector<void*> step_scratch;   // temporaries of the step being recorded (step_scratch())
   cudaStream_t side_stream = nullptr;  // allocations while recording (never captured)
   IndexError* index_errors = nullptr;  // mapped page-locked record (device_index_checks.h)
 };
@@ -61,6 +63,12 @@ void refuse_unrecordable(const moe_backend& be, const char* what);
 // alloc and free while recording (memory_ops.cpp calls these when recording(be)).
 void* alloc_while_recording(moe_backend& be, size_t bytes);
 void free_while_recording(moe_backend& be, void* ptr);
+// An op's temporary while recording, owned by the step being recorded (freed when the step is destroyed
+// or the recording discarded) and set to zero once now: ordinary memory, so the graph has no allocation
+// and free nodes between the op's kernels, which would break their programmatic launches
+// (pdl_launch.cuh). Its contents persist across replays. Meant for small temporaries: each recorded op
+// keeps its own for the life of the step.
+void* step_scratch(moe_backend& be, size_t bytes);
 // Instance destruction: ends an unfinished capture and frees the recording's resources.
 void release_recording(moe_backend& be) noexcept;
 

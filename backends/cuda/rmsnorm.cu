@@ -8,6 +8,7 @@
 #include "device_buffer.h"
 #include "device_math.cuh"
 #include "tensor_checks.h"
+#include "pdl_launch.cuh"
 
 namespace moe_cuda {
 namespace {
@@ -27,6 +28,7 @@ __device__ float row_rstd(const float* x, int64_t width, float eps, double* scra
 // y may be x: each element is read and then written by the same thread, after the row's sum is known.
 __global__ void rmsnorm_rows(const float* x, const void* weight, bool bf16, float eps, int64_t width, float* y) {
   __shared__ double scratch[32];
+  pdl_wait_and_release();
   const int64_t r = blockIdx.x;
   const float* xr = x + r * width;
   const float rstd = row_rstd(xr, width, eps, scratch);
@@ -92,9 +94,8 @@ moe_status cuda_rmsnorm(moe_backend* be, const moe_tensor* x, const moe_tensor* 
     if (n == 0) return;
     const int64_t rows = n / width;
     if (rows > INT32_MAX) fail(MOE_ERR_UNSUPPORTED, "rmsnorm over more than 2^31 - 1 rows is not supported");
-    rmsnorm_rows<<<static_cast<unsigned>(rows), kRowThreads, 0, b.stream>>>(
-        data_of<const float>(x), weight->data, weight->dtype == MOE_DTYPE_BF16, eps, width, data_of<float>(y));
-    check_launch("rmsnorm_rows");
+    launch_pdl(b, "rmsnorm_rows", rmsnorm_rows, static_cast<unsigned>(rows), kRowThreads, 0, data_of<const float>(x),
+               weight->data, weight->dtype == MOE_DTYPE_BF16, eps, width, data_of<float>(y));
   });
 }
 

@@ -9,6 +9,7 @@
 #include "device_math.cuh"
 #include "index_checks.h"
 #include "tensor_checks.h"
+#include "pdl_launch.cuh"
 
 namespace moe_cuda {
 namespace {
@@ -17,6 +18,7 @@ namespace {
 __global__ void rope_pairs(float* x, const int32_t* positions, const float* cos_table, const float* sin_table,
                            int64_t heads, int64_t head_dim, int64_t rot_offset, int64_t half, bool neox,
                            int64_t pairs, int64_t max_positions, IndexError* errors) {
+  pdl_wait_and_release();
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < pairs; i += int64_t{gridDim.x} * blockDim.x) {
     const int64_t pair = i % half, head_index = i / half, token = head_index / heads;
     const int64_t p = positions[token];
@@ -55,11 +57,10 @@ moe_status cuda_rope(moe_backend* be, moe_tensor* x, const moe_tensor* positions
     if (!errors) token_indices(b, positions, "positions", tokens, 0, max_positions - 1);
     const int64_t pairs = tokens * heads * half;
     if (pairs == 0) return;
-    rope_pairs<<<grid_for(pairs), kThreads, 0, b.stream>>>(
+    launch_pdl(b, "rope_pairs", rope_pairs, grid_for(pairs), kThreads, 0,
         data_of<float>(x), data_of<const int32_t>(positions), data_of<const float>(cos_table),
         data_of<const float>(sin_table), heads, head_dim, rot_offset, half, layout == MOE_ROPE_NEOX, pairs,
         max_positions, errors);
-    check_launch("rope_pairs");
   });
 }
 

@@ -8,12 +8,14 @@
 #include "device_math.cuh"
 #include "tensor_checks.h"
 #include "top_k.cuh"
+#include "pdl_launch.cuh"
 
 namespace moe_cuda {
 namespace {
 
 __global__ void route_softmax(const float* logits, int64_t tokens, int64_t experts, int top_k, bool normalize,
                               int32_t* ids, float* weights) {
+  pdl_wait_and_release();
   const int64_t t = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
   if (t >= tokens) return;
   const float* row = logits + t * experts;
@@ -100,10 +102,8 @@ moe_status cuda_route_softmax_topk(moe_backend* be, const moe_tensor* logits, in
   return guarded(be, [&](moe_backend& b) {
     const int64_t tokens = check_router(logits, top_k, ids, weights);
     if (tokens == 0) return;
-    route_softmax<<<grid_for(tokens, 128), 128, 0, b.stream>>>(data_of<const float>(logits), tokens,
-                                                               logits->shape[1], top_k, normalize != 0,
-                                                               data_of<int32_t>(ids), data_of<float>(weights));
-    check_launch("route_softmax");
+    launch_pdl(b, "route_softmax", route_softmax, grid_for(tokens, 128), 128, 0, data_of<const float>(logits), tokens,
+               logits->shape[1], top_k, normalize != 0, data_of<int32_t>(ids), data_of<float>(weights));
   });
 }
 

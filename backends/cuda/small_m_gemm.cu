@@ -5,6 +5,7 @@
 #include "errors.h"
 #include "row_dots.cuh"
 #include "small_m_gemm.h"
+#include "pdl_launch.cuh"
 
 namespace moe_cuda {
 namespace {
@@ -18,6 +19,7 @@ constexpr int64_t kGemvMaxRows = 16;
 __global__ void __launch_bounds__(kGemvWarps * 32)
     small_m_gemm(const float* a, int64_t lda, const __nv_bfloat16* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
                  int64_t n, int64_t k, float alpha, float beta) {
+  pdl_wait_and_release();
   const int64_t j = blockIdx.x * int64_t{kGemvWarps} + threadIdx.x / 32;
   if (j >= n) return;
   const __nv_bfloat16* w = b + j * ldb;
@@ -53,10 +55,9 @@ bool try_small_m_gemm(moe_backend& be, bool trans_a, bool trans_b, int64_t m, in
   if (k <= 0 || n / kGemvWarps >= INT_MAX ||
       !small_m_product(trans_a, trans_b, m, k, a, a_type, lda, b, b_type, ldb, c_type))
     return false;
-  small_m_gemm<<<static_cast<unsigned>((n + kGemvWarps - 1) / kGemvWarps), kGemvWarps * 32, 0, be.stream>>>(
-      static_cast<const float*>(a), lda, static_cast<const __nv_bfloat16*>(b), ldb, static_cast<float*>(c), ldc, m, n,
-      k, alpha, beta);
-  check_launch("small_m_gemm");
+  launch_pdl(be, "small_m_gemm", small_m_gemm, static_cast<unsigned>((n + kGemvWarps - 1) / kGemvWarps),
+             kGemvWarps * 32, 0, static_cast<const float*>(a), lda, static_cast<const __nv_bfloat16*>(b), ldb,
+             static_cast<float*>(c), ldc, m, n, k, alpha, beta);
   return true;
 }
 
