@@ -16,6 +16,15 @@ bool pdl_switched_off() {
 
 }  // namespace
 
+int multiprocessors(moe_backend& be) {
+  int count = 0;
+  if (cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, be.device) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
 bool pdl_allowed(moe_backend& be) {
   if (!recording(be) || pdl_switched_off()) return false;
   int major = 0;

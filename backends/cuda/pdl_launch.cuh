@@ -32,6 +32,8 @@ __device__ __forceinline__ void pdl_wait_and_release() {
 // depend on is a kernel node (a programmatic edge joins two kernels; after a copy, memset or memory node
 // the launch is an ordinary one).
 bool pdl_allowed(moe_backend& be);
+// The device's multiprocessor count (launch_pdl keeps grids larger than one wave ordinary).
+int multiprocessors(moe_backend& be);
 
 // kernel<<<grid, block, smem, be.stream>>>(args...), programmatic where pdl_allowed(be) says so; the
 // kernel must begin with pdl_wait_and_release(). Throws MOE_ERR_BACKEND naming `name` on a launch error.
@@ -47,7 +49,10 @@ void launch_pdl(moe_backend& be, const char* name, void (*kernel)(Params...), di
   config.dynamicSmemBytes = smem;
   config.stream = be.stream;
   config.attrs = &attribute;
-  config.numAttrs = pdl_allowed(be) ? 1 : 0;
+  // Only grids of at most one wave: measured on an H200, the kernels of a thousand blocks (attention over a
+  // long cache, the experts, the q/k/v product) ran slower launched early, cancelling the small kernels' gain.
+  const unsigned blocks = grid.x * grid.y * grid.z;
+  config.numAttrs = pdl_allowed(be) && blocks <= static_cast<unsigned>(multiprocessors(be)) ? 1 : 0;
   const cudaError_t status = cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...);
   if (status != cudaSuccess) check_cuda(status, name);
   check_launch(name);
