@@ -273,6 +273,7 @@ __global__ void __launch_bounds__(kBackwardThreads) attention_backward_dq(Attent
       for (int j = lane; j < B; j += 32)
         if (kb + j < len[r]) sum += expf(s[r * result_pitch(B) + j] * a.scale - m_new);
       sum = warp_sum(sum);
+      __syncwarp();  // every lane has read m[r] before lane 0 replaces it (racecheck's hazard otherwise)
       if (lane == 0) {
         l[r] = l[r] * expf(m[r] - m_new) + sum;
         m[r] = m_new;
