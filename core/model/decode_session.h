@@ -2,7 +2,7 @@
 // (RecordedDecode). The model keeps the last session that recorded steps for the next call with as many
 // rows whose cache fits (Model::take_decode_session), so a server-like loop of generate calls records each step size
 // once, not once per call; stale cache entries are never read (a row attends to its own positions only,
-// which its prefill rewrote).
+// which its prefill rewrote). Caches over 1 GiB are not kept.
 #pragma once
 
 #include <cstdint>

@@ -25,6 +25,12 @@ KvCache::KvCache(Backend& backend, const ModelConfig& config, int64_t slots, int
   }
 }
 
+size_t KvCache::nbytes() const {
+  size_t bytes = 0;
+  for (size_t l = 0; l < keys_.size(); ++l) bytes += keys_[l].nbytes() + values_[l].nbytes();
+  return bytes;
+}
+
 KvLayout inference_kv_layout(const ModelConfig& config) {
   if (config.arch != Architecture::kDeepseekV3) return KvLayout::kPerHead;
   const char* env = std::getenv("MOE_MLA_CACHE");

@@ -28,6 +28,7 @@ class KvCache {
   int64_t slots() const { return slots_; }
   int64_t capacity() const { return capacity_; }
   bool latent() const { return layout_ == KvLayout::kLatent; }
+  size_t nbytes() const;
 
  private:
   int64_t slots_, capacity_;

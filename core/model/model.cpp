@@ -40,6 +40,9 @@ void Model::keep_decode_session(std::unique_ptr<DecodeSession> session) const {
   // A session without recordings (no decode step ran, or the backend cannot record) saves the next call
   // nothing, and must not push out one that has them (a call of one new token between longer ones).
   if (!session->recorded.has_recordings()) return;
+  // Nor is a cache worth pinning between calls once it is large (long contexts of a big model).
+  constexpr size_t kMaxKeptCacheBytes = size_t(1) << 30;
+  if (session->cache.nbytes() > kMaxKeptCacheBytes) return;
   std::unique_ptr<DecodeSession> replaced;  // destroyed outside the lock
   std::lock_guard lock(session_mutex_);
   replaced = std::move(kept_session_);
