@@ -42,7 +42,6 @@ void Recorder::set_replay_error(moe_status status, std::string message) {
 }
 
 void Recorder::raise_replay_error() {
-  if (recording_threads_.load(std::memory_order_acquire) == 0 && replay_status_ == MOE_OK) return;
   std::lock_guard lock(mutex_);
   if (replay_status_ == MOE_OK) return;
   const moe_status status = replay_status_;
