@@ -4,10 +4,8 @@
 // next copy_to_host fail naming the op and the entry, and the instance works again afterwards. Also: what
 // is refused while recording, and a decode-like sequence of ops (two layers of a MoE transformer) recorded
 // once and replayed token after token. Backends without the record entries skip.
-#include <chrono>
 #include <cmath>
 #include <cstddef>
-#include <cstdio>
 #include <deque>
 #include <functional>
 
@@ -546,140 +544,6 @@ TEST_P(RecordingTest, DecodeLikeSequenceReplaysMatchEager) {
     for (int64_t l = 0; l < layers; ++l)
       EXPECT_TRUE(close_to(recorded.kc[l].to_vector<float>(), to_double(eager.kc[l].to_vector<float>()), kF32Tolerance));
   }
-}
-
-// Not a check: how long a recorded decode step of the seed-1.2B Mixtral shapes takes (16 layers, d_model
-// 1024, 16 heads of 64, 16 experts of width 1408, top-2, bf16 weights; one layer's weights serve every
-// layer, each layer has its own KV cache) against the same ops run eagerly. Printed for the record.
-TEST_P(RecordingTest, DecodeStepTiming) {
-  if (be().name() != "cuda") GTEST_SKIP() << "timed on GPU backends only (seed-1.2B shapes)";
-  const int64_t dim = 1024, heads = 16, hd = 64, experts = 16, top_k = 2, width = 1408, capacity = 4096, layers = 16;
-  const float scale = 0.125f;
-  auto pattern = [](int64_t n, uint32_t seed, float s) {
-    std::vector<float> v(static_cast<size_t>(n));
-    uint32_t state = seed * 2654435761u + 1;
-    for (auto& e : v) {
-      state = state * 1664525u + 1013904223u;
-      e = s * (static_cast<float>(state >> 8) / 16777216.f * 2.f - 1.f);
-    }
-    return round_to_bf16(std::move(v));
-  };
-  const float ws = 1.f / 32.f;
-  Tensor norm_w = upload_f32(std::vector<float>(dim, 1.f), {dim});
-  Tensor wqkv = upload_bf16(pattern(3 * dim * dim, 1, ws), {3 * dim, dim});
-  Tensor wo = upload_bf16(pattern(dim * dim, 2, ws), {dim, dim});
-  Tensor router = upload_bf16(pattern(experts * dim, 3, ws), {experts, dim});
-  Tensor gate_up = upload_bf16(pattern(experts * 2 * width * dim, 4, ws), {experts, 2 * width, dim});
-  Tensor down = upload_bf16(pattern(experts * dim * width, 5, ws), {experts, dim, width});
-  Tensor cos_t = upload_f32(pattern(capacity * hd / 2, 6, 1.f), {capacity, hd / 2});
-  Tensor sin_t = upload_f32(pattern(capacity * hd / 2, 7, 1.f), {capacity, hd / 2});
-  std::vector<Tensor> kc, vc;
-  for (int64_t l = 0; l < layers; ++l) {
-    kc.push_back(Tensor::zeros(be(), MOE_DTYPE_F32, {1, heads, capacity, hd}));
-    vc.push_back(Tensor::zeros(be(), MOE_DTYPE_F32, {1, heads, capacity, hd}));
-  }
-  Tensor slot = upload_i32({0}, {1}), pos = upload_i32({0}, {1}), len = upload_i32({1}, {1});
-  Tensor x = upload_f32(pattern(dim, 8, 1.f), {1, dim}), hn = Tensor::zeros(be(), MOE_DTYPE_F32, {1, dim});
-  Tensor qkv = Tensor::zeros(be(), MOE_DTYPE_F32, {1, 3 * dim});
-  Tensor q = Tensor::zeros(be(), MOE_DTYPE_F32, {1, heads, hd}), k = Tensor::zeros(be(), MOE_DTYPE_F32, {1, heads, hd}),
-         v = Tensor::zeros(be(), MOE_DTYPE_F32, {1, heads, hd}), att = Tensor::zeros(be(), MOE_DTYPE_F32, {1, heads, hd});
-  Tensor logits = Tensor::zeros(be(), MOE_DTYPE_F32, {1, experts});
-  Tensor rid = Tensor::zeros(be(), MOE_DTYPE_I32, {1, top_k}), rw = Tensor::zeros(be(), MOE_DTYPE_F32, {1, top_k});
-  Tensor xs = Tensor::zeros(be(), MOE_DTYPE_F32, {top_k, dim}), off = Tensor::zeros(be(), MOE_DTYPE_I64, {experts + 1}),
-         src = Tensor::zeros(be(), MOE_DTYPE_I32, {top_k}), ys = Tensor::zeros(be(), MOE_DTYPE_F32, {top_k, dim});
-  // The layer's ops in groups, each a function of the layer (so that each group can be recorded alone).
-  const std::vector<std::pair<const char*, std::function<void(int64_t)>>> groups = {
-      {"rmsnorm (attention)", [&](int64_t) { check(op().rmsnorm(h(), ref(x), ref(norm_w), 1e-5f, ref(hn)), "rmsnorm"); }},
-      {"gemm qkv", [&](int64_t) {
-         check(op().gemm(h(), 0, 1, 1, 3 * dim, dim, 1.f, hn.data(), MOE_DTYPE_F32, dim, wqkv.data(), MOE_DTYPE_BF16,
-                         dim, 0.f, qkv.data(), MOE_DTYPE_F32, 3 * dim), "gemm");
-       }},
-      {"copy_2d x3", [&](int64_t) {
-         for (auto [t, col] : {std::pair{&q, 0}, std::pair{&k, 1}, std::pair{&v, 2}})
-           check(op().copy_2d(h(), static_cast<float*>(t->data()), dim, static_cast<float*>(qkv.data()) + col * dim,
-                              3 * dim, 1, dim), "copy_2d");
-       }},
-      {"rope x2", [&](int64_t) {
-         check(op().rope(h(), ref(q), ref(pos), ref(cos_t), ref(sin_t), 0, static_cast<int32_t>(hd), MOE_ROPE_NEOX), "rope");
-         check(op().rope(h(), ref(k), ref(pos), ref(cos_t), ref(sin_t), 0, static_cast<int32_t>(hd), MOE_ROPE_NEOX), "rope");
-       }},
-      {"kv_store", [&](int64_t l) {
-         check(op().kv_store(h(), ref(k), ref(v), ref(slot), ref(pos), ref(kc[l]), ref(vc[l])), "kv_store");
-       }},
-      {"attention", [&](int64_t l) {
-         check(op().attention(h(), ref(q), ref(kc[l]), ref(vc[l]), ref(slot), ref(len), scale, ref(att)), "attention");
-       }},
-      {"gemm o (+ residual)", [&](int64_t) {
-         check(op().gemm(h(), 0, 1, 1, dim, dim, 1.f, att.data(), MOE_DTYPE_F32, dim, wo.data(), MOE_DTYPE_BF16, dim,
-                         1.f, x.data(), MOE_DTYPE_F32, dim), "gemm");
-       }},
-      {"rmsnorm (experts)", [&](int64_t) { check(op().rmsnorm(h(), ref(x), ref(norm_w), 1e-5f, ref(hn)), "rmsnorm"); }},
-      {"gemm router", [&](int64_t) {
-         check(op().gemm(h(), 0, 1, 1, experts, dim, 1.f, hn.data(), MOE_DTYPE_F32, dim, router.data(), MOE_DTYPE_BF16,
-                         dim, 0.f, logits.data(), MOE_DTYPE_F32, experts), "gemm");
-       }},
-      {"route_softmax_topk", [&](int64_t) {
-         check(op().route_softmax_topk(h(), ref(logits), static_cast<int32_t>(top_k), 1, ref(rid), ref(rw)),
-               "route_softmax_topk");
-       }},
-      {"moe_permute", [&](int64_t) {
-         check(op().moe_permute(h(), ref(hn), ref(rid), static_cast<int32_t>(experts), ref(xs), ref(off), ref(src)),
-               "moe_permute");
-       }},
-      {"expert_mlp", [&](int64_t) {
-         check(op().expert_mlp(h(), ref(xs), ref(off), ref(gate_up), ref(down), MOE_ACT_SILU, ref(ys)), "expert_mlp");
-       }},
-      {"moe_unpermute", [&](int64_t) { check(op().moe_unpermute(h(), ref(ys), ref(src), ref(rw), 1, ref(x)), "moe_unpermute"); }},
-  };
-  auto step_ops = [&] {
-    for (int64_t l = 0; l < layers; ++l)
-      for (const auto& g : groups) g.second(l);
-  };
-  using clock = std::chrono::steady_clock;
-  auto per_step_us = [&](const std::function<void(int32_t)>& run, int32_t first, int32_t count) {
-    run(first);  // warm-up
-    check(op().synchronize(h()), "synchronize");
-    const auto start = clock::now();
-    for (int32_t p = first + 1; p <= first + count; ++p) run(p);
-    check(op().synchronize(h()), "synchronize");
-    return std::chrono::duration<double, std::micro>(clock::now() - start).count() / count;
-  };
-  auto set_position = [&](int32_t p) {
-    put(pos, std::vector<int32_t>{p});
-    put(len, std::vector<int32_t>{p + 1});
-  };
-  const double eager = per_step_us(
-      [&](int32_t p) {
-        set_position(p);
-        step_ops();
-      },
-      0, 20);
-  moe_recorded_step* step = record(step_ops);
-  const double replayed = per_step_us(
-      [&](int32_t p) {
-        set_position(p);
-        replay(step);
-      },
-      100, 200);
-  EXPECT_TRUE(std::isfinite(x.to_vector<float>()[0]));
-  // Positions 101..300 of 4096: the replay's attention grid covers the whole capacity either way.
-  std::printf("[ timing ] decode-like step, seed-1.2B shapes, 16 layers, batch 1: eager %.1f us, recorded and "
-              "replayed %.1f us (%.1fx)\n",
-              eager, replayed, eager / replayed);
-  // Each group recorded alone over the 16 layers: its replay time per layer (launch gaps included; no
-  // input copies between these replays). The residual adds of a group replayed alone grow x without
-  // bound, so its values are not looked at after this.
-  double sum = 0;
-  for (const auto& g : groups) {
-    moe_recorded_step* alone = record([&] {
-      for (int64_t l = 0; l < layers; ++l) g.second(l);
-    });
-    const double us = per_step_us([&](int32_t) { replay(alone); }, 300, 100) / layers;
-    sum += us;
-    std::printf("[ timing ]   %-22s %7.2f us per layer\n", g.first, us);
-  }
-  std::printf("[ timing ]   %-22s %7.2f us per layer (the whole step: %.2f)\n", "sum of the groups", sum,
-              replayed / layers);
 }
 
 }  // namespace
