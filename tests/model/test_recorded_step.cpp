@@ -11,25 +11,17 @@
 
 #include "base/error.h"
 #include "context.h"
+#include "../common/core_test_context.h"
 #include "tensor/ops.h"
 #include "tensor/recorded_step.h"
 
 namespace moe {
 namespace {
 
-std::shared_ptr<Context> test_context() {
-  ContextOptions o;
-  const char* backend = std::getenv("MOE_TEST_BACKEND");
-  o.backend = backend && *backend ? backend : "cpu";
-  o.search.application_dirs = {std::getenv("MOE_PLUGIN_DIR")};
-  o.search.use_default_dir = o.search.use_environment = false;
-  return std::make_shared<Context>(std::move(o));
-}
-
 class RecordedSteps : public ::testing::Test {
  protected:
   void SetUp() override {
-    ctx_ = test_context();
+    ctx_ = moe::testing::core_test_context();
     if (!be().can_record()) GTEST_SKIP() << "backend '" << be().name() << "' cannot record steps";
   }
   Backend& be() const { return ctx_->backend(); }

@@ -13,6 +13,7 @@
 #include <random>
 
 #include "context.h"
+#include "../common/core_test_context.h"
 #include "train/functions.h"
 
 namespace moe {
@@ -20,15 +21,6 @@ namespace {
 
 constexpr int64_t kTokens = 10, kDim = 6, kFf = 5, kExperts = 4, kRank = 2;
 constexpr int kTopK = 2;
-
-std::shared_ptr<Context> test_context() {
-  ContextOptions o;
-  const char* backend = std::getenv("MOE_TEST_BACKEND");
-  o.backend = backend && *backend ? backend : "cpu";
-  o.search.application_dirs = {std::getenv("MOE_PLUGIN_DIR")};
-  o.search.use_default_dir = o.search.use_environment = false;
-  return std::make_shared<Context>(std::move(o));
-}
 
 // The layer's inputs, as doubles (the reference's) and as the f32 values the backend gets.
 struct Layer {
@@ -266,7 +258,7 @@ void check_gradients(const Layer& l, const Result& got, const std::vector<double
 class RoutedExpertsTraining : public ::testing::TestWithParam<bool> {};  // true: sigmoid (DeepSeek-V3) router
 
 TEST_P(RoutedExpertsTraining, CapacityDropsLateAssignmentsExactlyAndTheBackwardAgrees) {
-  auto ctx = test_context();
+  auto ctx = moe::testing::core_test_context();
   Layer l = make_layer(GetParam(), false, 7);
   l.capacity_factor = 0.5f;  // capacity ceil(0.5 * 10 * 2 / 4) = 3 per expert
   std::mt19937 rng(3);
@@ -302,7 +294,7 @@ TEST_P(RoutedExpertsTraining, CapacityDropsLateAssignmentsExactlyAndTheBackwardA
 }
 
 TEST_P(RoutedExpertsTraining, LoraOnRoutedExpertsMatchesTheReferenceAndFiniteDifferences) {
-  auto ctx = test_context();
+  auto ctx = moe::testing::core_test_context();
   Layer l = make_layer(GetParam(), true, 11);
   std::mt19937 rng(5);
   std::vector<double> probe = random_values(kTokens * kDim, 1.0, rng);

@@ -11,6 +11,7 @@
 
 #include "base/error.h"
 #include "context.h"
+#include "../common/core_test_context.h"
 #include "model/model.h"
 #include "model/weight_table.h"
 #include "train/trainer.h"
@@ -18,19 +19,10 @@
 namespace moe {
 namespace {
 
-std::shared_ptr<Context> test_context() {
-  ContextOptions o;
-  const char* backend = std::getenv("MOE_TEST_BACKEND");
-  o.backend = backend && *backend ? backend : "cpu";
-  o.search.application_dirs = {std::getenv("MOE_PLUGIN_DIR")};
-  o.search.use_default_dir = o.search.use_environment = false;
-  return std::make_shared<Context>(std::move(o));
-}
-
 std::unique_ptr<Model> load_f32(const std::string& name) {
   LoadOptions lo;
   lo.dtype = MOE_DTYPE_F32;
-  return Model::load(test_context(), std::string(MOE_REFERENCE_DIR) + "/" + name, lo);
+  return Model::load(moe::testing::core_test_context(), std::string(MOE_REFERENCE_DIR) + "/" + name, lo);
 }
 
 std::vector<int32_t> random_ids(int64_t n, int64_t vocab, uint32_t seed) {
@@ -209,7 +201,7 @@ TEST_P(TrainerExperts, LoraOnRoutedExpertsTrainsAdaptersOnlyAndMergesExactly) {
 TEST(TrainerExpertsLora, FrozenExpertsKeepNoOpAdaptersAndBf16WeightsTrain) {
   LoadOptions lo;
   lo.dtype = MOE_DTYPE_BF16;  // LoRA leaves the base weights as they are: bf16 experts are adapted in f32
-  auto m = Model::load(test_context(), std::string(MOE_REFERENCE_DIR) + "/deepseek_v3", lo);
+  auto m = Model::load(moe::testing::core_test_context(), std::string(MOE_REFERENCE_DIR) + "/deepseek_v3", lo);
   ASSERT_EQ(m->weights().layers[1].moe.experts_gate_up.dtype(), MOE_DTYPE_BF16);
   TrainerOptions o;
   o.lora_rank = 2;

@@ -12,6 +12,7 @@
 #include <map>
 
 #include "context.h"
+#include "../common/core_test_context.h"
 #include "io/safetensors.h"
 #include "io/tensor_convert.h"
 #include "model/model.h"
@@ -52,16 +53,6 @@ Reference load_reference(const std::string& dir) {
   return r;
 }
 
-std::shared_ptr<Context> cpu_context() {
-  ContextOptions o;
-  // The backend under test: MOE_TEST_BACKEND (scripts/gpu-check runs these tests with "cuda"), else cpu.
-  const char* backend = std::getenv("MOE_TEST_BACKEND");
-  o.backend = backend && *backend ? backend : "cpu";
-  o.search.application_dirs = {std::getenv("MOE_PLUGIN_DIR")};
-  o.search.use_default_dir = o.search.use_environment = false;
-  return std::make_shared<Context>(std::move(o));
-}
-
 double relative_error(const std::vector<float>& got, const std::vector<double>& want) {
   double diff = 0, ref = 0;
   for (size_t i = 0; i < want.size(); ++i) {
@@ -96,7 +87,7 @@ TEST_P(TrainingParity, LossAndEveryGradientMatchTransformers) {
   Reference ref = load_reference(dir);
   LoadOptions lo;
   lo.dtype = MOE_DTYPE_F32;
-  auto model = Model::load(cpu_context(), dir, lo);
+  auto model = Model::load(moe::testing::core_test_context(), dir, lo);
   TrainerOptions o;
   o.grad_accumulation = 2;  // the first micro-batch leaves its gradients in place
   Trainer trainer(*model, o);
@@ -125,7 +116,7 @@ TEST_P(TrainingParity, WeightsAfterFiveAdamWStepsMatchTorch) {
   Reference ref = load_reference(dir);
   LoadOptions lo;
   lo.dtype = MOE_DTYPE_F32;
-  auto model = Model::load(cpu_context(), dir, lo);
+  auto model = Model::load(moe::testing::core_test_context(), dir, lo);
   TrainerOptions o;  // make_fixtures.py: AdamW(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
   o.lr = 1e-3f;
   o.weight_decay = 0.01f;
