@@ -391,52 +391,14 @@ size_t shared_bytes(const KvCacheShape& c) {
                   SmemLayout<T, B>(static_cast<int>(c.dk), static_cast<int>(c.dv), true).total);
 }
 
-// Query tiles of at most B rows (attention_plan.h's items, with B rows instead of kItemRows), after the
-// same checks as the forward pass.
-std::vector<AttentionItem> plan_query_tiles(moe_backend& be, const moe_tensor* q, const KvCacheShape& c,
-                                            const moe_tensor* slot, const moe_tensor* kv_len, float scale, int rows) {
-  const int64_t tokens = q->shape[0], heads = q->shape[1];
-  if (c.kv_heads < 1 || heads % c.kv_heads)
-    invalid("heads=" + std::to_string(heads) + " must be a multiple of the caches' kv_heads=" +
-            std::to_string(c.kv_heads));
-  if (!std::isfinite(scale)) invalid("scale=" + std::to_string(scale) + " is not finite");
-  if (c.dk > kMaxHeadDim || c.dv > kMaxHeadDim)
-    fail(MOE_ERR_UNSUPPORTED, "head dims dk=" + std::to_string(c.dk) + ", dv=" + std::to_string(c.dv) +
-                                  ": the CUDA backend's attention_backward takes at most " +
-                                  std::to_string(kMaxHeadDim));
-  if (tokens > INT32_MAX || heads > INT32_MAX || c.capacity > INT32_MAX)
-    fail(MOE_ERR_UNSUPPORTED, "attention over more than 2^31 - 1 tokens, heads or cache positions");
-  const std::vector<int32_t> slots = token_indices(be, slot, "slot", tokens, 0, c.slots - 1);
-  const std::vector<int32_t> lengths = token_indices(be, kv_len, "kv_len", tokens, 1, c.capacity);
-  std::vector<AttentionItem> tiles;
-  if (tokens == 0 || heads == 0 || c.dv == 0) return tiles;
-  const int64_t group = heads / c.kv_heads;
-  const int64_t heads_per_tile = std::min<int64_t>(group, rows);
-  const int64_t tokens_per_tile = std::max<int64_t>(1, rows / group);
-  for (int64_t run = 0; run < tokens;) {
-    int64_t run_end = run + 1;
-    while (run_end < tokens && slots[run_end] == slots[run]) ++run_end;
-    for (int64_t t0 = run; t0 < run_end; t0 += tokens_per_tile) {
-      const int64_t n = std::min(tokens_per_tile, run_end - t0);
-      const int32_t max_len = *std::max_element(lengths.begin() + t0, lengths.begin() + t0 + n);
-      for (int64_t kvh = 0; kvh < c.kv_heads; ++kvh)
-        for (int64_t g0 = 0; g0 < group; g0 += heads_per_tile)
-          tiles.push_back(AttentionItem{static_cast<int32_t>(t0), static_cast<int32_t>(n),
-                                        static_cast<int32_t>(kvh * group + g0),
-                                        static_cast<int32_t>(std::min(heads_per_tile, group - g0)), slots[t0],
-                                        static_cast<int32_t>(kvh), max_len});
-    }
-    run = run_end;
-  }
-  return tiles;
-}
-
 template <typename T, int B>
 void run_backward(moe_backend& b, const moe_tensor* q, const moe_tensor* k_cache, const moe_tensor* v_cache,
                   const moe_tensor* slot, const moe_tensor* kv_len, float scale, const moe_tensor* out,
                   const moe_tensor* dout, moe_tensor* dq, moe_tensor* dk_cache, moe_tensor* dv_cache,
                   const KvCacheShape& c) {
-  const std::vector<AttentionItem> tiles = plan_query_tiles(b, q, c, slot, kv_len, scale, B);
+  // Query tiles of at most B rows: attention_plan.h's items, after the forward pass's checks.
+  const std::vector<AttentionItem> tiles =
+      plan_attention(b, q, c, slot, kv_len, scale, B, "the CUDA backend's attention_backward").items;
   if (tiles.empty()) {  // no rows, or dv = 0: every gradient is zero
     const size_t bytes = static_cast<size_t>(q->shape[0] * q->shape[1] * c.dk) * sizeof(float);
     if (bytes) check_cuda(cudaMemsetAsync(dq->data, 0, bytes, b.stream), "cudaMemsetAsync");

@@ -8,7 +8,8 @@
 
 namespace moe_cuda {
 
-void check_attention_shapes(const moe_tensor* q, const KvCacheShape& c, float scale, int64_t max_head_dim) {
+void check_attention_shapes(const moe_tensor* q, const KvCacheShape& c, float scale, int64_t max_head_dim,
+                            const char* kernel) {
   check_tensor(q, "q", MOE_DTYPE_F32, 3);
   const int64_t tokens = q->shape[0], heads = q->shape[1];
   if (q->shape[2] != c.dk)
@@ -19,14 +20,14 @@ void check_attention_shapes(const moe_tensor* q, const KvCacheShape& c, float sc
   if (!std::isfinite(scale)) invalid("scale=" + std::to_string(scale) + " is not finite");
   if (c.dk > max_head_dim || c.dv > max_head_dim)
     fail(MOE_ERR_UNSUPPORTED, "head dims dk=" + std::to_string(c.dk) + ", dv=" + std::to_string(c.dv) +
-                                  ": this CUDA attention kernel takes at most " + std::to_string(max_head_dim));
+                                  ": " + kernel + " takes at most " + std::to_string(max_head_dim));
   if (tokens > INT32_MAX || heads > INT32_MAX || c.capacity > INT32_MAX)
     fail(MOE_ERR_UNSUPPORTED, "attention over more than 2^31 - 1 tokens, heads or cache positions");
 }
 
 AttentionPlan plan_attention(moe_backend& be, const moe_tensor* q, const KvCacheShape& c, const moe_tensor* slot,
-                             const moe_tensor* kv_len, float scale) {
-  check_attention_shapes(q, c, scale);
+                             const moe_tensor* kv_len, float scale, int64_t rows_per_item, const char* kernel) {
+  check_attention_shapes(q, c, scale, kMaxHeadDim, kernel);
   const int64_t tokens = q->shape[0], heads = q->shape[1];
   const std::vector<int32_t> slots = token_indices(be, slot, "slot", tokens, 0, c.slots - 1);
   // A token with no key to attend to has no softmax; kv_len = position + 1 is at least 1.
@@ -35,8 +36,8 @@ AttentionPlan plan_attention(moe_backend& be, const moe_tensor* q, const KvCache
   AttentionPlan plan;
   if (tokens == 0 || heads == 0 || c.dv == 0) return plan;
   const int64_t group = heads / c.kv_heads;
-  const int64_t heads_per_item = std::min<int64_t>(group, kItemRows);
-  const int64_t tokens_per_item = std::max<int64_t>(1, kItemRows / group);
+  const int64_t heads_per_item = std::min<int64_t>(group, rows_per_item);
+  const int64_t tokens_per_item = std::max<int64_t>(1, rows_per_item / group);
   for (int64_t run = 0; run < tokens;) {
     int64_t run_end = run + 1;
     while (run_end < tokens && slots[run_end] == slots[run]) ++run_end;

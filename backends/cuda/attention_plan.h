@@ -32,13 +32,14 @@ struct AttentionPlan {
 };
 
 // Checks q [tokens, heads, dk] against the caches and scale (what needs no index values), with head dims
-// up to max_head_dim (the kernel's limit).
+// up to max_head_dim (the kernel's limit; `kernel` names it in the refusal).
 void check_attention_shapes(const moe_tensor* q, const KvCacheShape& c, float scale,
-                            int64_t max_head_dim = kMaxHeadDim);
+                            int64_t max_head_dim = kMaxHeadDim, const char* kernel = "this CUDA attention kernel");
 
 // Checks q [tokens, heads, dk] against the caches, scale, slot and kv_len (read to the host), and plans
-// the items. Returns the number of tokens.
+// items of at most rows_per_item rows (the forward's kItemRows; the backward's query tiles take more).
 AttentionPlan plan_attention(moe_backend& be, const moe_tensor* q, const KvCacheShape& c, const moe_tensor* slot,
-                             const moe_tensor* kv_len, float scale);
+                             const moe_tensor* kv_len, float scale, int64_t rows_per_item = kItemRows,
+                             const char* kernel = "this CUDA attention kernel");
 
 }  // namespace moe_cuda
