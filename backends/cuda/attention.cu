@@ -7,10 +7,11 @@
 // banks; each key element read serves 4 rows); for the weighted sum of values each lane owns the output
 // columns lane, lane + 32, ... and each value element read serves the 4 rows too. The arithmetic is f32
 // throughout, as the op table asks. While a step is recorded, and for head dims above kMaxHeadDim,
-// attention_decode.h runs instead.
+// attention_decode.h runs instead; under MOE_CUDA_F32_MATH=bf16, attention_forward_mma.h.
 #include <string>
 
 #include "attention_decode.h"
+#include "attention_forward_mma.h"
 #include "attention_kernels.cuh"
 #include "attention_plan.h"
 #include "backend_instance.h"
@@ -124,6 +125,10 @@ moe_status cuda_attention(moe_backend* be, const moe_tensor* q, const moe_tensor
         token_indices(b, kv_len, "kv_len", q->shape[0], 1, c.capacity);
       }
       attention_decode(b, q, k_cache, v_cache, c, slot, kv_len, scale, out, recording(b));
+      return;
+    }
+    if (attention_forward_mma_fits(b, c.dk, c.dv)) {
+      attention_forward_mma(b, q, k_cache, v_cache, slot, kv_len, c, scale, data_of<float>(out));
       return;
     }
     const AttentionPlan plan = plan_attention(b, q, c, slot, kv_len, scale);

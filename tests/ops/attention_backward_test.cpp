@@ -1,9 +1,10 @@
 // attention_backward over shapes the training test does not reach: query tiles of many rows and many key
 // tiles (long sequences), GQA groups that do not divide a tile, cross attention (every token of a slot
 // reads the same keys, not a causal prefix), odd lengths and head dims that are not multiples of 16, the
-// same slot in two separate runs of tokens, and head dims large enough for smaller tiles. Every backend at
+// same slot in two separate runs of tokens, and head dims large enough for smaller tiles; the forward's
+// output is checked too. Every backend at
 // its default math against the double-precision reference (1e-4); then the CUDA backend created with
-// MOE_CUDA_F32_MATH=bf16, whose attention backward and whose expert products of the A B^T layout (run as
+// MOE_CUDA_F32_MATH=bf16, whose attention forward and backward and whose expert products of the A B^T layout (run as
 // separate bf16 products, grouped_gemm.cpp) take bf16 tensor cores, at the bf16 tolerance (1e-2); the
 // attention backward also bit-identical from run to run.
 #include <memory>
@@ -46,11 +47,19 @@ std::vector<AttentionCase> cases() {
   AttentionCase c{"one kv head for 40 heads (tiles of 32 rows split the group), dk 200 dv 256", 40, 1, 200, 256, 1, 40, {}, {}};
   add_tokens(c, 0, 13, 20);
   v.push_back(c);
+  // The shapes of the tensor-core forward's two instances (head dims up to 64 and up to 128).
+  AttentionCase d{"MHA dk 64 dv 64, 200 causal tokens (several 64-row items and 64-key blocks)", 2, 2, 64, 64, 2, 230, {}, {}};
+  add_tokens(d, 1, 200, 0);
+  add_tokens(d, 0, 30, 0, 130);
+  v.push_back(d);
+  AttentionCase e{"GQA 4 of 8 heads, dk 96 dv 128, causal from position 50", 8, 2, 96, 128, 1, 140, {}, {}};
+  add_tokens(e, 0, 70, 50);
+  v.push_back(e);
   return v;
 }
 
 struct AttentionResult {
-  std::vector<float> dq, dk, dv;
+  std::vector<float> out, dq, dk, dv;
 };
 
 AttentionResult run_backward(Backend& be, const AttentionCase& c, const std::vector<float>& q,
@@ -71,7 +80,7 @@ AttentionResult run_backward(Backend& be, const AttentionCase& c, const std::vec
   Tensor dvc = Tensor::from_host(be, MOE_DTYPE_F32, {c.slots, c.kv_heads, c.capacity, c.dv}, dv0.data());
   Tensor tdout = Tensor::from_host(be, MOE_DTYPE_F32, {tokens, c.heads, c.dv}, dout.data());
   ops::attention_backward(tq, tkc, tvc, ts, tl, 0.125f, out, tdout, dq, dkc, dvc);
-  return {dq.to_vector<float>(), dkc.to_vector<float>(), dvc.to_vector<float>()};
+  return {out.to_vector<float>(), dq.to_vector<float>(), dkc.to_vector<float>(), dvc.to_vector<float>()};
 }
 
 // Checks every case on `be` at `tolerance`; with `twice`, also that a second run gives the same bits.
@@ -95,12 +104,17 @@ void check_cases(Backend& be, double tolerance, bool twice) {
     std::vector<float> added_k(got.dk.size()), added_v(got.dv.size());
     for (size_t i = 0; i < added_k.size(); ++i) added_k[i] = got.dk[i] - dk0[i];
     for (size_t i = 0; i < added_v.size(); ++i) added_v[i] = got.dv[i] - dv0[i];
+    EXPECT_TRUE(close_to(got.out, reference::attention(q, tokens, c.heads, c.dk, kc, vc, c.kv_heads, c.capacity, c.dv,
+                                                       c.slot, c.kv_len, 0.125),
+                         tolerance))
+        << "out";
     EXPECT_TRUE(close_to(got.dq, want.dq, tolerance)) << "dq";
     EXPECT_TRUE(close_to(added_k, want.dk_cache, tolerance)) << "dk_cache";
     EXPECT_TRUE(close_to(added_v, want.dv_cache, tolerance)) << "dv_cache";
     if (twice) {
       const AttentionResult again = run_backward(be, c, q, kc, vc, dout, dk0, dv0);
-      EXPECT_TRUE(again.dq == got.dq && again.dk == got.dk && again.dv == got.dv) << "a second run differs";
+      EXPECT_TRUE(again.out == got.out && again.dq == got.dq && again.dk == got.dk && again.dv == got.dv)
+          << "a second run differs";
     }
   }
 }
@@ -124,7 +138,7 @@ class CudaBf16MathTest : public BackendTest {
   }
 };
 
-TEST_P(CudaBf16MathTest, AttentionBackwardOnTensorCores) {
+TEST_P(CudaBf16MathTest, AttentionForwardAndBackwardOnTensorCores) {
   if (GetParam() != "cuda") GTEST_SKIP() << "MOE_CUDA_F32_MATH is the CUDA backend's";
   auto be = bf16_backend();
   if (!be) return;
