@@ -15,16 +15,21 @@
 // The products of both kernels are tile products in shared memory (attention_tile_products.cuh): exact f32
 // arithmetic by default; bf16 tensor cores (operands rounded to bf16 in shared memory, f32 accumulation,
 // softmax and its gradient in f32) when the instance computes f32 products on bf16 tensor cores
-// (MOE_CUDA_F32_MATH=bf16), the precision of training in bf16. Under MOE_CUDA_F32_MATH=tf32 the exact path
-// runs: bf16 operands would be coarser than the TF32 the instance asked for.
+// (MOE_CUDA_F32_MATH=bf16), the precision of training in bf16; for head dims up to 128 in that mode the
+// kernels of attention_backward_mma.cu run instead, with every product on register fragments. Under
+// MOE_CUDA_F32_MATH=tf32 the exact path runs: bf16 operands would be coarser than the TF32 the instance
+// asked for.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <map>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
+#include "attention_backward_args.h"
+#include "attention_backward_mma.h"
 #include "attention_kernels.cuh"
 #include "attention_plan.h"
 #include "attention_tile_products.cuh"
@@ -38,32 +43,6 @@ namespace moe_cuda {
 namespace {
 
 constexpr int kBackwardThreads = 256;
-
-// A (slot, kv head) block of cache rows and the query tiles that read it.
-struct KeyGroup {
-  int64_t cache_row;             // the block's first cache row
-  int32_t reach;                 // keys [0, reach) are read by some tile
-  int32_t first_tile, end_tile;  // its entries in the group tile list
-};
-
-// One block of the key-major kernel: keys [key0, key0 + B) of a group.
-struct KeyTile {
-  int32_t group, key0;
-};
-
-struct BackwardArgs {
-  const float* out;           // [tokens, heads, dv]
-  const float* dout;          // [tokens, heads, dv]
-  float* dq;                  // [tokens, heads, dk]
-  float* dk_cache;            // cache-shaped, accumulated
-  float* dv_cache;
-  float* lse;                 // [tokens, heads]: each row's log-sum-exp of its scaled scores
-  float* delta;               // [tokens, heads]: dout . out
-  const int32_t* tile_order;  // query tiles, longest first (the query-major kernel's blocks)
-  const KeyGroup* groups;
-  const int32_t* group_tiles;
-  const KeyTile* key_tiles;
-};
 
 // Byte offsets of the shared-memory regions (each on 128 bytes) for tiles of B rows and keys, operands
 // of type T. The query-major kernel has no P tile and no dv accumulator.
@@ -444,6 +423,13 @@ void run_backward(moe_backend& b, const moe_tensor* q, const moe_tensor* k_cache
   const size_t query_smem = SmemLayout<T, B>(dk, dv, false).total, key_smem = SmemLayout<T, B>(dk, dv, true).total;
   row_deltas<<<grid_for(rows * 32), kThreads, 0, b.stream>>>(grads.out, grads.dout, rows, dv, grads.delta);
   check_launch("row_deltas");
+  if constexpr (std::is_same_v<T, __nv_bfloat16> && B == kAttentionMmaTile) {
+    if (attention_backward_mma_fits(b, c.dk, c.dv)) {
+      attention_backward_mma(b, args, grads, static_cast<unsigned>(tiles.size()),
+                             static_cast<unsigned>(key_tiles.size()));
+      return;
+    }
+  }
   allow_shared_memory(reinterpret_cast<const void*>(attention_backward_dq<T, B>), query_smem);
   attention_backward_dq<T, B>
       <<<static_cast<unsigned>(tiles.size()), kBackwardThreads, query_smem, b.stream>>>(args, grads);
@@ -465,6 +451,11 @@ void run_backward_tiled(moe_backend& b, const KvCacheShape& c, const moe_tensor*
   check_cuda(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, b.device),
              "cudaDeviceGetAttribute(shared memory per block)");
   const int widest = padded16(static_cast<int>(std::max(c.dk, c.dv)));
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    if (attention_backward_mma_fits(b, c.dk, c.dv))  // register fragments: tiles of 64, shared memory fits
+      return run_backward<T, kAttentionMmaTile>(b, q, k_cache, v_cache, slot, kv_len, scale, out, dout, dq, dk_cache,
+                                                dv_cache, c);
+  }
   if (shared_bytes<T, 64>(c) <= static_cast<size_t>(limit) && fetch_fits(64, widest))
     run_backward<T, 64>(b, q, k_cache, v_cache, slot, kv_len, scale, out, dout, dq, dk_cache, dv_cache, c);
   else if (shared_bytes<T, 32>(c) <= static_cast<size_t>(limit) && fetch_fits(32, widest))

@@ -25,46 +25,6 @@ constexpr int kMmaThreads = 128;
 constexpr int kMmaRows = 64;  // an item's rows: 4 warps of 16
 constexpr int kMmaKeys = 64;  // keys per block
 
-// Rows of `Cols` (a multiple of 16) bf16 values at dst (pitch `pitch`), from rows of `width` floats:
-// src_row(r) is row r's start, or null for a row of zeros; columns at or past width are zeros.
-// `vector`: width % 4 == 0 and every row start is 16-byte aligned. Loads are issued in batches before
-// their stores, so that several are in flight per thread.
-template <int Rows, int Cols, typename RowStart>
-__device__ __forceinline__ void load_rows_bf16(RowStart src_row, int width, bool vector, __nv_bfloat16* dst,
-                                               int pitch) {
-  constexpr int kQuads = Rows * Cols / 4;
-  constexpr int kPerThread = (kQuads + kMmaThreads - 1) / kMmaThreads;
-  constexpr int kBatch = kPerThread < 8 ? kPerThread : 8;
-#pragma unroll
-  for (int u0 = 0; u0 < kPerThread; u0 += kBatch) {
-    float4 v[kBatch];
-#pragma unroll
-    for (int u = 0; u < kBatch; ++u) {
-      const int i = threadIdx.x + (u0 + u) * kMmaThreads;
-      v[u] = make_float4(0.f, 0.f, 0.f, 0.f);
-      if (i >= kQuads) continue;
-      const int r = i / (Cols / 4), c = i % (Cols / 4) * 4;
-      const float* s = src_row(r);
-      if (!s || c >= width) continue;
-      if (vector) {
-        v[u] = *reinterpret_cast<const float4*>(s + c);
-      } else {
-        v[u].x = s[c];
-        if (c + 1 < width) v[u].y = s[c + 1];
-        if (c + 2 < width) v[u].z = s[c + 2];
-        if (c + 3 < width) v[u].w = s[c + 3];
-      }
-    }
-#pragma unroll
-    for (int u = 0; u < kBatch; ++u) {
-      const int i = threadIdx.x + (u0 + u) * kMmaThreads;
-      if (i >= kQuads) continue;
-      const int r = i / (Cols / 4), c = i % (Cols / 4) * 4;
-      *reinterpret_cast<uint2*>(dst + r * pitch + c) = make_uint2(pack_bf16(v[u].x, v[u].y), pack_bf16(v[u].z, v[u].w));
-    }
-  }
-}
-
 // DK, DV: the head dims padded to 16.
 template <int DK, int DV>
 __global__ void __launch_bounds__(kMmaThreads) attention_forward_mma(AttentionArgs a, float* out, bool vector_q,
@@ -76,7 +36,7 @@ __global__ void __launch_bounds__(kMmaThreads) attention_forward_mma(AttentionAr
   __nv_bfloat16* vs = ks + kMmaKeys * kp;                             // [kMmaKeys][vp]
   const AttentionItem it = a.items[blockIdx.x];
   const int rows = it.tokens * it.heads;
-  load_rows_bf16<kMmaRows, DK>(
+  load_rows_bf16<kMmaThreads, kMmaRows, DK>(
       [&](int r) -> const float* { return r < rows ? a.q + row_offset(a, it, r) * a.dk : nullptr; }, a.dk, vector_q,
       qs, kp);
 
@@ -87,9 +47,7 @@ __global__ void __launch_bounds__(kMmaThreads) attention_forward_mma(AttentionAr
   const int warp_len = __reduce_max_sync(0xffffffffu, max(len0, len1));
   __syncthreads();
   uint32_t qf[DK / 16][4];
-#pragma unroll
-  for (int kt = 0; kt < DK / 16; ++kt)
-    ldmatrix_x4(qf[kt], qs + (warp * 16 + (lane / 8 % 2) * 8 + lane % 8) * kp + kt * 16 + lane / 16 * 8);
+  load_a_fragments<DK>(qf, qs, kp, warp * 16);
 
   float o[DV / 8][4];
 #pragma unroll
@@ -102,27 +60,17 @@ __global__ void __launch_bounds__(kMmaThreads) attention_forward_mma(AttentionAr
   for (int kb = 0; kb < it.max_len; kb += kMmaKeys) {
     const int nk = min(kMmaKeys, it.max_len - kb);
     __syncthreads();  // every warp is done with the previous block's keys and values
-    load_rows_bf16<kMmaKeys, DK>(
+    load_rows_bf16<kMmaThreads, kMmaKeys, DK>(
         [&](int j) -> const float* { return j < nk ? k_rows + int64_t{kb + j} * a.dk : nullptr; }, a.dk, vector_k, ks,
         kp);
-    load_rows_bf16<kMmaKeys, DV>(
+    load_rows_bf16<kMmaThreads, kMmaKeys, DV>(
         [&](int j) -> const float* { return j < nk ? v_rows + int64_t{kb + j} * a.dv : nullptr; }, a.dv, vector_v, vs,
         vp);
     __syncthreads();
     if (kb >= warp_len) continue;  // these keys are past every row of the warp
 
     float s[kMmaKeys / 8][4];
-#pragma unroll
-    for (int nt = 0; nt < kMmaKeys / 8; ++nt) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
-#pragma unroll
-    for (int kt = 0; kt < DK / 16; ++kt)
-#pragma unroll
-      for (int nt = 0; nt < kMmaKeys / 8; nt += 2) {
-        uint32_t b[4];  // key tiles nt and nt + 1, dims kt * 16 .. + 15
-        ldmatrix_x4(b, ks + ((nt + lane / 16) * 8 + lane % 8) * kp + kt * 16 + lane / 8 % 2 * 8);
-        mma_bf16_16816(s[nt], qf[kt], b[0], b[1]);
-        mma_bf16_16816(s[nt + 1], qf[kt], b[2], b[3]);
-      }
+    warp_product_abt<DK, kMmaKeys>(s, qf, ks, kp);
 
     // Online softmax: keys at or past a row's kv_len are -inf; a row with none inside (a padding row)
     // keeps m = -inf and p = 0 (its base is 0, not -inf, so no inf - inf).
@@ -162,20 +110,7 @@ __global__ void __launch_bounds__(kMmaThreads) attention_forward_mma(AttentionAr
       o[dt][2] *= correction[1];
       o[dt][3] *= correction[1];
     }
-    // o += p . v: the probabilities of keys kt * 16 .. + 15 are the A fragment of that step.
-#pragma unroll
-    for (int kt = 0; kt < kMmaKeys / 16; ++kt) {
-      const uint32_t pa[4] = {pack_bf16(s[2 * kt][0], s[2 * kt][1]), pack_bf16(s[2 * kt][2], s[2 * kt][3]),
-                              pack_bf16(s[2 * kt + 1][0], s[2 * kt + 1][1]),
-                              pack_bf16(s[2 * kt + 1][2], s[2 * kt + 1][3])};
-#pragma unroll
-      for (int dt = 0; dt < DV / 8; dt += 2) {
-        uint32_t b[4];  // keys kt * 16 .. + 15 of value dims dt * 8 .. + 7 and (dt + 1) * 8 .. + 7
-        ldmatrix_x4_trans(b, vs + (kt * 16 + lane / 8 % 2 * 8 + lane % 8) * vp + (dt + lane / 16) * 8);
-        mma_bf16_16816(o[dt], pa, b[0], b[1]);
-        mma_bf16_16816(o[dt + 1], pa, b[2], b[3]);
-      }
-    }
+    warp_product_pb<kMmaKeys, DV>(o, s, vs, vp);  // o += p . v, p still in registers
   }
 
 #pragma unroll

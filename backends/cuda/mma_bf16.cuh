@@ -46,4 +46,97 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
                : "r"(addr));
 }
 
+// Rows of `Cols` (a multiple of 16) bf16 values at dst (pitch `pitch`), from rows of `width` floats:
+// src_row(r) is row r's start, or null for a row of zeros; columns at or past width are zeros.
+// Every thread of the block (Threads of them) calls it. `vector`: width % 4 == 0 and every row start is
+// 16-byte aligned. Loads are issued in batches before their stores, so that several are in flight.
+template <int Threads, int Rows, int Cols, typename RowStart>
+__device__ __forceinline__ void load_rows_bf16(RowStart src_row, int width, bool vector, __nv_bfloat16* dst,
+                                               int pitch) {
+  constexpr int kQuads = Rows * Cols / 4;
+  constexpr int kPerThread = (kQuads + Threads - 1) / Threads;
+  constexpr int kBatch = kPerThread < 8 ? kPerThread : 8;
+#pragma unroll
+  for (int u0 = 0; u0 < kPerThread; u0 += kBatch) {
+    float4 v[kBatch];
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {
+      const int i = threadIdx.x + (u0 + u) * Threads;
+      v[u] = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (i >= kQuads) continue;
+      const int r = i / (Cols / 4), c = i % (Cols / 4) * 4;
+      const float* s = src_row(r);
+      if (!s || c >= width) continue;
+      if (vector) {
+        v[u] = *reinterpret_cast<const float4*>(s + c);
+      } else {
+        v[u].x = s[c];
+        if (c + 1 < width) v[u].y = s[c + 1];
+        if (c + 2 < width) v[u].z = s[c + 2];
+        if (c + 3 < width) v[u].w = s[c + 3];
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {
+      const int i = threadIdx.x + (u0 + u) * Threads;
+      if (i >= kQuads) continue;
+      const int r = i / (Cols / 4), c = i % (Cols / 4) * 4;
+      *reinterpret_cast<uint2*>(dst + r * pitch + c) = make_uint2(pack_bf16(v[u].x, v[u].y), pack_bf16(v[u].z, v[u].w));
+    }
+  }
+}
+
+// A warp's products for flash attention, on fragments of 16 rows (the warp's) held in registers:
+//
+// c[n / 8] = a . b^T for N rows of b in shared memory (row j at b + j * pitch, K columns): a [16, K] as
+// K / 16 A fragments; c [16, N] as N / 8 C fragments. Scores q . k^T, and dout . v^T.
+template <int K, int N>
+__device__ __forceinline__ void warp_product_abt(float (&c)[N / 8][4], const uint32_t (&a)[K / 16][4],
+                                                 const __nv_bfloat16* b, int pitch) {
+  const int lane = threadIdx.x % 32;
+#pragma unroll
+  for (int nt = 0; nt < N / 8; ++nt) c[nt][0] = c[nt][1] = c[nt][2] = c[nt][3] = 0.f;
+#pragma unroll
+  for (int kt = 0; kt < K / 16; ++kt)
+#pragma unroll
+    for (int nt = 0; nt < N / 8; nt += 2) {
+      uint32_t f[4];  // rows nt * 8 .. + 15 of b, columns kt * 16 .. + 15: B fragments of tiles nt, nt + 1
+      ldmatrix_x4(f, b + ((nt + lane / 16) * 8 + lane % 8) * pitch + kt * 16 + lane / 8 % 2 * 8);
+      mma_bf16_16816(c[nt], a[kt], f[0], f[1]);
+      mma_bf16_16816(c[nt + 1], a[kt], f[2], f[3]);
+    }
+}
+
+// c += p . b for p [16, K] given as K / 8 C fragments (f32, rounded to bf16 here: each pair of them is an A
+// fragment) and b [K, N] in shared memory (row k at b + k * pitch). Probabilities times values, and the
+// gradients' products.
+template <int K, int N>
+__device__ __forceinline__ void warp_product_pb(float (&c)[N / 8][4], const float (&p)[K / 8][4],
+                                                const __nv_bfloat16* b, int pitch) {
+  const int lane = threadIdx.x % 32;
+#pragma unroll
+  for (int kt = 0; kt < K / 16; ++kt) {
+    const uint32_t a[4] = {pack_bf16(p[2 * kt][0], p[2 * kt][1]), pack_bf16(p[2 * kt][2], p[2 * kt][3]),
+                           pack_bf16(p[2 * kt + 1][0], p[2 * kt + 1][1]),
+                           pack_bf16(p[2 * kt + 1][2], p[2 * kt + 1][3])};
+#pragma unroll
+    for (int nt = 0; nt < N / 8; nt += 2) {
+      uint32_t f[4];  // rows kt * 16 .. + 15 of b, columns nt * 8 .. + 15, transposed: B fragments
+      ldmatrix_x4_trans(f, b + (kt * 16 + lane / 8 % 2 * 8 + lane % 8) * pitch + (nt + lane / 16) * 8);
+      mma_bf16_16816(c[nt], a, f[0], f[1]);
+      mma_bf16_16816(c[nt + 1], a, f[2], f[3]);
+    }
+  }
+}
+
+// The A fragments of the warp's 16 rows (from row0) of a [rows, K] bf16 tile in shared memory.
+template <int K>
+__device__ __forceinline__ void load_a_fragments(uint32_t (&a)[K / 16][4], const __nv_bfloat16* tile, int pitch,
+                                                 int row0) {
+  const int lane = threadIdx.x % 32;
+#pragma unroll
+  for (int kt = 0; kt < K / 16; ++kt)
+    ldmatrix_x4(a[kt], tile + (row0 + lane / 8 % 2 * 8 + lane % 8) * pitch + kt * 16 + lane / 16 * 8);
+}
+
 }  // namespace moe_cuda
