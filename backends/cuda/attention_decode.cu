@@ -16,6 +16,7 @@
 #include <string>
 
 #include "attention_decode.h"
+#include "attention_decode_short.h"
 #include "attention_plan.h"
 #include "device_buffer.h"
 #include "device_index_checks.cuh"
@@ -218,6 +219,10 @@ void attention_decode(moe_backend& be, const moe_tensor* q, const moe_tensor* k_
   if (tokens == 0 || heads == 0 || c.dv == 0) return;
   if (c.slots > INT32_MAX || tokens > INT32_MAX)
     fail(MOE_ERR_UNSUPPORTED, "attention over more than 2^31 - 1 cache slots or tokens");
+  // Short caches while recording: one pass, no partials (attention_decode_short.h).
+  if (device_checks && recording(be) &&
+      attention_decode_short(be, q, k_cache, v_cache, c, slot, kv_len, scale, out, device_index_errors(be)))
+    return;
   DecodeArgs a{};
   a.q = data_of<const float>(q);
   a.k_cache = data_of<const float>(k_cache);

@@ -196,36 +196,41 @@ TEST_P(RecordingTest, KvStoreAndAttentionReplaysMatchEager) {
 
 // One recorded attention replayed over changing kv_len, with a bad kv_len in the middle: every good replay
 // equals eager attention, and a repeated length gives the same bits. (The CUDA backend combines the
-// splits in the last block of each head group, found through counters that the replays reuse.)
+// splits in the last block of each head group, found through counters that the replays reuse; over a
+// cache of at most 256 positions it runs a one-pass kernel instead: both capacities are tried.)
 TEST_P(RecordingTest, AttentionReplaysStayEqualToEagerAcrossBadEntries) {
-  const int64_t slots = 2, kv_heads = 2, heads = 4, capacity = 300, dk = 32, dv = 32, tokens = 2;
-  const float scale = 1.f / std::sqrt(static_cast<float>(dk));
-  Tensor kc = upload_f32(random_floats(slots * kv_heads * capacity * dk, 60), {slots, kv_heads, capacity, dk});
-  Tensor vc = upload_f32(random_floats(slots * kv_heads * capacity * dv, 61), {slots, kv_heads, capacity, dv});
-  Tensor q = upload_f32(random_floats(tokens * heads * dk, 62), {tokens, heads, dk});
-  Tensor slot = upload_i32({1, 0}, {tokens}), len = upload_i32({1, 1}, {tokens});
-  Tensor out = poisoned(MOE_DTYPE_F32, {tokens, heads, dv});
-  moe_recorded_step* step = record(
-      [&] { check(op().attention(h(), ref(q), ref(kc), ref(vc), ref(slot), ref(len), scale, ref(out)), "attention"); });
-  const std::vector<std::vector<int32_t>> lengths = {{1, 300}, {65, 64}, {5, 301}, {130, 7}, {300, 1}, {130, 7}};
-  std::vector<float> first_130_7;
-  for (const auto& lv : lengths) {
-    SCOPED_TRACE(::testing::PrintToString(lv));
-    put(len, lv);
-    replay(step);
-    if (lv[1] > capacity) {
-      EXPECT_TRUE(next_copy_fails(out, {"attention", "kv_len[1] = 301"}));
-      continue;
-    }
-    Tensor want = Tensor::empty(be(), MOE_DTYPE_F32, {tokens, heads, dv});
-    ops::attention(q, kc, vc, upload_i32({1, 0}, {tokens}), upload_i32(lv, {tokens}), scale, want);
-    const std::vector<float> got = out.to_vector<float>();
-    EXPECT_TRUE(close_to(got, to_double(want.to_vector<float>()), kF32Tolerance));
-    if (lv[0] != 130) continue;
-    if (first_130_7.empty()) {
-      first_130_7 = got;
-    } else {
-      EXPECT_EQ(got, first_130_7);
+  for (const int32_t capacity : {300, 200}) {
+    SCOPED_TRACE(capacity);
+    const int64_t slots = 2, kv_heads = 2, heads = 4, dk = 32, dv = 32, tokens = 2;
+    const float scale = 1.f / std::sqrt(static_cast<float>(dk));
+    Tensor kc = upload_f32(random_floats(slots * kv_heads * capacity * dk, 60), {slots, kv_heads, capacity, dk});
+    Tensor vc = upload_f32(random_floats(slots * kv_heads * capacity * dv, 61), {slots, kv_heads, capacity, dv});
+    Tensor q = upload_f32(random_floats(tokens * heads * dk, 62), {tokens, heads, dk});
+    Tensor slot = upload_i32({1, 0}, {tokens}), len = upload_i32({1, 1}, {tokens});
+    Tensor out = poisoned(MOE_DTYPE_F32, {tokens, heads, dv});
+    moe_recorded_step* step = record(
+        [&] { check(op().attention(h(), ref(q), ref(kc), ref(vc), ref(slot), ref(len), scale, ref(out)), "attention"); });
+    const std::vector<std::vector<int32_t>> lengths = {{1, capacity}, {65, 64},  {5, capacity + 1},
+                                                       {130, 7},      {capacity, 1}, {130, 7}};
+    std::vector<float> first_130_7;
+    for (const auto& lv : lengths) {
+      SCOPED_TRACE(::testing::PrintToString(lv));
+      put(len, lv);
+      replay(step);
+      if (lv[1] > capacity) {
+        EXPECT_TRUE(next_copy_fails(out, {"attention", "kv_len[1] = " + std::to_string(capacity + 1)}));
+        continue;
+      }
+      Tensor want = Tensor::empty(be(), MOE_DTYPE_F32, {tokens, heads, dv});
+      ops::attention(q, kc, vc, upload_i32({1, 0}, {tokens}), upload_i32(lv, {tokens}), scale, want);
+      const std::vector<float> got = out.to_vector<float>();
+      EXPECT_TRUE(close_to(got, to_double(want.to_vector<float>()), kF32Tolerance));
+      if (lv[0] != 130) continue;
+      if (first_130_7.empty()) {
+        first_130_7 = got;
+      } else {
+        EXPECT_EQ(got, first_130_7);
+      }
     }
   }
 }
