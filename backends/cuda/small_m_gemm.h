@@ -1,5 +1,6 @@
-// The products of a decode step while it is recorded: a few f32 rows times bf16 weights (nn.Linear
-// layout) in one kernel, instead of a conversion of the rows plus cuBLAS (and its temporary).
+// The products of a decode step while it is recorded: a few f32 rows times bf16 (or f32) weights (nn.Linear
+// layout) in one kernel, instead of a conversion of the rows plus cuBLAS (and its temporary), or cuBLAS's
+// two-kernel gemv for an f32 router.
 #pragma once
 
 #include <cstdint>
@@ -10,7 +11,8 @@
 namespace moe_cuda {
 
 // Computes C = alpha A B' + beta C with the small-m kernel and returns true when the product has its
-// shape (A f32 [m <= 16, k] row-major, B bf16 [n, k] transposed, C f32, 16-byte aligned operands);
+// shape (A f32 [m <= 16, k] row-major, B bf16 [n, k] transposed, or f32 where the instance computes f32
+// products exactly, C f32, 16-byte aligned operands);
 // returns false, launching nothing, otherwise. Arguments already checked as the gemm op documents them.
 bool try_small_m_gemm(moe_backend& be, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                       const void* a, moe_dtype a_type, int64_t lda, const void* b, moe_dtype b_type, int64_t ldb,
