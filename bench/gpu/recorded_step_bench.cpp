@@ -5,7 +5,10 @@
 // alone over the 16 layers: its replay time per layer, launch gaps included. Prints a table and one JSON
 // line. The positions move from step to step (inputs copied in before each replay), as in decoding.
 //
-// Usage: moe_bench_recorded_step [--backend cuda] [--plugin-dir DIR]   (default plugin dir: MOE_PLUGIN_DIR)
+// Usage: moe_bench_recorded_step [--backend cuda] [--plugin-dir DIR] [--capacity N]
+//   (default plugin dir: MOE_PLUGIN_DIR; capacity: the KV cache's positions, 4096 by default; the decode
+//   benchmark's generate calls use 81: a 16-id prompt and 65 new tokens)
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -74,11 +77,13 @@ struct Bench {
 int main(int argc, char** argv) {
   std::string backend = "cuda";
   const char* plugin_dir = std::getenv("MOE_PLUGIN_DIR");
+  int64_t capacity = 4096;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--backend") == 0) backend = argv[i + 1];
     else if (std::strcmp(argv[i], "--plugin-dir") == 0) plugin_dir = argv[i + 1];
+    else if (std::strcmp(argv[i], "--capacity") == 0 && std::atoll(argv[i + 1]) >= 32) capacity = std::atoll(argv[i + 1]);
     else {
-      std::fprintf(stderr, "usage: moe_bench_recorded_step [--backend NAME] [--plugin-dir DIR]\n");
+      std::fprintf(stderr, "usage: moe_bench_recorded_step [--backend NAME] [--plugin-dir DIR] [--capacity N >= 32]\n");
       return 2;
     }
   }
@@ -93,7 +98,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     Bench b{be, {}};
-    const int64_t dim = 1024, heads = 16, hd = 64, experts = 16, top_k = 2, width = 1408, capacity = 4096, layers = 16;
+    const int64_t dim = 1024, heads = 16, hd = 64, experts = 16, top_k = 2, width = 1408, layers = 16;
     const float scale = 0.125f, ws = 1.f / 32.f;
     Tensor norm_w = b.f32(std::vector<float>(dim, 1.f), {dim});
     Tensor wqkv = b.bf16(pattern(3 * dim * dim, 1, ws), {3 * dim, dim});
@@ -192,16 +197,20 @@ int main(int argc, char** argv) {
         0, 20);
     moe_recorded_step* step = b.record(step_ops);
     steps.push_back(step);
-    // Positions 101..300 of 4096: the replay's attention grid covers the whole capacity either way.
+    // Positions from a quarter of the capacity on (101..300 of 4096): the replay's attention grid covers the
+    // whole capacity either way.
+    const int32_t first = static_cast<int32_t>(std::min<int64_t>(100, capacity / 4));
+    const int32_t count = static_cast<int32_t>(std::min<int64_t>(200, capacity - 2 - first));
     const double replayed = per_step_us(
         [&](int32_t p) {
           set_position(p);
           check(op.replay_step(h(), step), "replay_step");
         },
-        100, 200);
-    std::printf("decode-like step, seed-1.2B shapes, %lld layers, batch 1, backend %s: op by op %.1f us, recorded "
-                "and replayed %.1f us (%.1fx)\n",
-                static_cast<long long>(layers), be.name().c_str(), eager, replayed, eager / replayed);
+        first, count);
+    std::printf("decode-like step, seed-1.2B shapes, %lld layers, batch 1, KV capacity %lld, backend %s: op by op "
+                "%.1f us, recorded and replayed %.1f us (%.1fx)\n",
+                static_cast<long long>(layers), static_cast<long long>(capacity), be.name().c_str(), eager, replayed,
+                eager / replayed);
     // Each group recorded alone over the layers (its residual adds grow x without bound: values not used).
     double sum = 0;
     std::string json_groups;
@@ -210,7 +219,7 @@ int main(int argc, char** argv) {
         for (int64_t l = 0; l < layers; ++l) g.second(l);
       });
       steps.push_back(alone);
-      const double us = per_step_us([&](int32_t) { check(op.replay_step(h(), alone), "replay_step"); }, 300, 100) /
+      const double us = per_step_us([&](int32_t) { check(op.replay_step(h(), alone), "replay_step"); }, first, count) /
                         static_cast<double>(layers);
       sum += us;
       std::printf("  %-22s %7.2f us per layer\n", g.first, us);
@@ -218,9 +227,9 @@ int main(int argc, char** argv) {
     }
     std::printf("  %-22s %7.2f us per layer (the whole step: %.2f)\n", "sum of the groups", sum,
                 replayed / static_cast<double>(layers));
-    std::printf("{\"bench\": \"recorded_step\", \"backend\": \"%s\", \"op_by_op_us\": %.1f, \"replayed_us\": %.1f, "
-                "\"groups_us_per_layer\": {%s}}\n",
-                be.name().c_str(), eager, replayed, json_groups.c_str());
+    std::printf("{\"bench\": \"recorded_step\", \"backend\": \"%s\", \"capacity\": %lld, \"op_by_op_us\": %.1f, "
+                "\"replayed_us\": %.1f, \"groups_us_per_layer\": {%s}}\n",
+                be.name().c_str(), static_cast<long long>(capacity), eager, replayed, json_groups.c_str());
     for (moe_recorded_step* s : steps) op.destroy_step(h(), s);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "moe_bench_recorded_step: %s\n", e.what());
