@@ -26,7 +26,9 @@ class Sampler {
   std::vector<std::pair<float, int32_t>> candidates_;
 };
 
-// The index of the largest value; the first one on ties (torch.argmax's choice).
+// The index of the largest value; the first one on ties (torch.argmax's choice). NaN is never chosen
+// (0 when every value is NaN), as the backends' argmax_rows (plugin ABI 1.3) does, so greedy tokens are
+// the same whichever side takes the argmax.
 int32_t argmax(const float* values, int64_t n);
 
 }  // namespace moe
