@@ -19,6 +19,9 @@ class Sampler {
  public:
   explicit Sampler(const SamplingParams& params);
   int32_t next(const float* logits, int64_t vocab);
+  // Temperature 0: next() is argmax(logits), so the token can be taken on the device (ops::argmax_rows)
+  // without copying the logits.
+  bool greedy() const { return params_.temperature <= 0.f; }
 
  private:
   SamplingParams params_;
