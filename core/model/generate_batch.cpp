@@ -112,12 +112,13 @@ std::vector<std::vector<int32_t>> Model::generate_rows(const int32_t* ids, const
     }
   }
 
+  const bool device_argmax = device_argmax_wanted(context_->backend());  // before any work: it may refuse
+
   // Prefill: every prompt's last-token logits, row r in logits row r. Its tokens are taken on the host.
   std::vector<float> logits(static_cast<size_t>(rows * vocab));
   run_sequences(ids, lengths, rows, /*last_only=*/true, cache, logits.data());
   std::vector<int32_t> active(static_cast<size_t>(rows));  // the rows whose logits `logits` holds, in order
   for (int64_t r = 0; r < rows; ++r) active[r] = static_cast<int32_t>(r);
-  const bool device_argmax = device_argmax_wanted(context_->backend());
   // After a step whose rows were all greedy (with device_argmax): each active row's next token, in
   // `active`'s order, instead of its logits.
   std::vector<int32_t> argmax;
