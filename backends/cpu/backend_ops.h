@@ -81,6 +81,9 @@ moe_status cpu_sum_squares(moe_backend* be, const moe_tensor* x, moe_tensor* out
 moe_status cpu_scale(moe_backend* be, moe_tensor* x, float alpha);
 moe_status cpu_add_gumbel_noise(moe_backend* be, moe_tensor* logits, uint64_t seed, uint64_t offset, float scale);
 
+// ---- greedy decoding (ABI 1.3) ----
+moe_status cpu_argmax_rows(moe_backend* be, const moe_tensor* x, moe_tensor* out);
+
 // The instance an op was called on; names it when it is null.
 moe_backend& backend_of(moe_backend* be);
 

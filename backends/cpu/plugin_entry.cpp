@@ -42,6 +42,7 @@ constexpr char k_adamw_update[] = "adamw_update";
 constexpr char k_sum_squares[] = "sum_squares";
 constexpr char k_scale[] = "scale";
 constexpr char k_add_gumbel_noise[] = "add_gumbel_noise";
+constexpr char k_argmax_rows[] = "argmax_rows";
 
 const moe_backend_ops kOps = {
     .struct_size = sizeof(moe_backend_ops),
@@ -97,6 +98,7 @@ const moe_backend_ops kOps = {
     .record_end = cpu_record_end,
     .replay_step = cpu_replay_step,
     .destroy_step = cpu_destroy_step,
+    .argmax_rows = Recordable<cpu_argmax_rows, k_argmax_rows>::call,
 };
 
 const moe_plugin_descriptor kDescriptor = {

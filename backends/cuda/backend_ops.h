@@ -77,6 +77,9 @@ moe_status cuda_sum_squares(moe_backend* be, const moe_tensor* x, moe_tensor* ou
 moe_status cuda_scale(moe_backend* be, moe_tensor* x, float alpha);
 moe_status cuda_add_gumbel_noise(moe_backend* be, moe_tensor* logits, uint64_t seed, uint64_t offset, float scale);
 
+// ---- greedy decoding (ABI 1.3) ----
+moe_status cuda_argmax_rows(moe_backend* be, const moe_tensor* x, moe_tensor* out);
+
 // ---- collectives (NCCL) ----
 moe_status cuda_comm_unique_id(moe_backend* be, uint8_t id[MOE_COMM_ID_BYTES]);
 moe_status cuda_comm_init(moe_backend* be, const uint8_t id[MOE_COMM_ID_BYTES], int32_t size, int32_t rank,

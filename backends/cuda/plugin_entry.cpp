@@ -63,6 +63,7 @@ namespace {
     .record_end = OP(record_end), \
     .replay_step = OP(replay_step), \
     .destroy_step = cuda_destroy_step, \
+    .argmax_rows = OP(argmax_rows), \
   }
 
 #define MOE_CUDA_PLAIN_OP(name) cuda_##name
@@ -112,6 +113,7 @@ constexpr char k_all_to_all[] = "all_to_all";
 constexpr char k_record_begin[] = "record_begin";
 constexpr char k_record_end[] = "record_end";
 constexpr char k_replay_step[] = "replay_step";
+constexpr char k_argmax_rows[] = "argmax_rows";
 #define MOE_CUDA_PROFILED_OP(name) Profiled<cuda_##name, k_##name>::call
 const moe_backend_ops kProfiledOps = MOE_CUDA_OP_TABLE(MOE_CUDA_PROFILED_OP);
 

@@ -2,8 +2,12 @@
 // The prompts go through one forward (ragged, no padding), then each decode step feeds the last
 // token of every unfinished row through one forward, so a step's products have as many rows as there
 // are unfinished sequences: the weights are read once per step for all of them, not once per row.
-// Where the backend can record, small decode steps run from a recording (RecordedDecode).
+// Where the backend can record, small decode steps run from a recording (RecordedDecode). A step whose
+// rows all sample greedily takes their next tokens on the device (argmax_rows, plugin ABI 1.3) and copies
+// rows * 4 bytes to the host instead of rows * vocab floats of logits.
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <unordered_set>
@@ -11,6 +15,7 @@
 #include "base/error.h"
 #include "model/model.h"
 #include "model/decode_session.h"
+#include "tensor/ops.h"
 #include "text/tokenizer.h"
 
 namespace moe {
@@ -24,6 +29,19 @@ struct Row {
   std::unique_ptr<TokenStream> text;  // set when the model has a tokenizer and there is a callback
   int32_t next_position = 0;          // the position of the next token fed back
 };
+
+// Whether greedy decode steps take their tokens from the device: where the backend has argmax_rows,
+// unless MOE_DEVICE_ARGMAX=0 (then the logits are copied and the host takes the argmax, as on a backend
+// without the op); =require makes a backend without the op an error (tests use it, so that a comparison
+// of the two paths cannot pass by running the host's twice).
+bool device_argmax_wanted(const Backend& backend) {
+  const char* env = std::getenv("MOE_DEVICE_ARGMAX");
+  if (env && std::strcmp(env, "0") == 0) return false;
+  const bool required = env && std::strcmp(env, "require") == 0;
+  require(!required || backend.has_argmax_rows(), MOE_ERR_UNSUPPORTED,
+          "MOE_DEVICE_ARGMAX=require, but backend '" + backend.name() + "' has no argmax_rows (plugin ABI 1.3)");
+  return backend.has_argmax_rows();
+}
 
 }  // namespace
 
@@ -94,11 +112,17 @@ std::vector<std::vector<int32_t>> Model::generate_rows(const int32_t* ids, const
     }
   }
 
-  // Prefill: every prompt's last-token logits, row r in logits row r.
+  const bool device_argmax = device_argmax_wanted(context_->backend());  // before any work: it may refuse
+
+  // Prefill: every prompt's last-token logits, row r in logits row r. Its tokens are taken on the host.
   std::vector<float> logits(static_cast<size_t>(rows * vocab));
   run_sequences(ids, lengths, rows, /*last_only=*/true, cache, logits.data());
   std::vector<int32_t> active(static_cast<size_t>(rows));  // the rows whose logits `logits` holds, in order
   for (int64_t r = 0; r < rows; ++r) active[r] = static_cast<int32_t>(r);
+  // After a step whose rows were all greedy (with device_argmax): each active row's next token, in
+  // `active`'s order, instead of its logits.
+  std::vector<int32_t> argmax;
+  bool have_argmax = false;
 
   for (;;) {
     TokenBatch step;
@@ -106,7 +130,7 @@ std::vector<std::vector<int32_t>> Model::generate_rows(const int32_t* ids, const
     for (size_t i = 0; i < active.size() && !stop_all; ++i) {
       const int32_t r = active[i];
       Row& row = state[r];
-      const int32_t token = row.sampler.next(logits.data() + i * vocab, vocab);
+      const int32_t token = have_argmax ? argmax[i] : row.sampler.next(logits.data() + i * vocab, vocab);
       row.produced.push_back(token);
       const bool last = stop.count(token) || static_cast<int64_t>(row.produced.size()) == max_new;
       RowAction action = RowAction::kContinue;
@@ -127,8 +151,16 @@ std::vector<std::vector<int32_t>> Model::generate_rows(const int32_t* ids, const
     }
     if (stop_all || step.ids.empty()) break;
     active = step.slot;
-    if (!recorded.run(step, logits.data()))
+    have_argmax = device_argmax && std::all_of(active.begin(), active.end(),
+                                               [&](int32_t r) { return state[r].sampler.greedy(); });
+    if (have_argmax) {
+      argmax.resize(active.size());
+      if (!recorded.run_greedy(step, argmax.data()))
+        ops::argmax_rows(transformer_->forward(step, cache))
+            .copy_to_host(argmax.data(), argmax.size() * sizeof(int32_t));
+    } else if (!recorded.run(step, logits.data())) {
       transformer_->forward(step, cache).copy_to_host(logits.data(), step.ids.size() * vocab * sizeof(float));
+    }
   }
   for (int64_t r = 0; r < rows; ++r) produced[r] = std::move(state[r].produced);
   keep_decode_session(std::move(session));  // only after a call that went well

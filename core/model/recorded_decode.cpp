@@ -32,17 +32,21 @@ RecordedDecode::Recording* RecordedDecode::recording_for(const TokenBatch& step)
   auto found = recordings_.find(rows);
   if (found != recordings_.end()) return &found->second;
 
-  // Inputs and logits are made before recording, so they are not the recording's own blocks: the host
-  // writes the one and reads the other around every replay.
+  // Inputs and outputs are made before recording, so they are not the recording's own blocks: the host
+  // writes the one and reads the others around every replay. The argmax is recorded whenever the backend
+  // has the op (a kernel over the logits the step already made), whether or not this call's rows are
+  // greedy: a kept session serves later calls, which may be.
   Recording r;
   r.inputs = DeviceTokens::allocate(backend_, rows);
   r.logits = Tensor::empty(backend_, MOE_DTYPE_F32, {rows, vocab_});
+  if (backend_.has_argmax_rows()) r.argmax = Tensor::empty(backend_, MOE_DTYPE_I32, {rows});
   std::string why;
   r.step = RecordedStep::record(
       backend_,
       [&] {
         Tensor logits = transformer_.forward_all_rows(r.inputs, cache_);
         ops::copy(logits, r.logits);
+        if (r.argmax.defined()) ops::argmax_rows(r.logits, r.argmax);
       },
       &why);
   if (!r.step) {
@@ -56,14 +60,29 @@ RecordedDecode::Recording* RecordedDecode::recording_for(const TokenBatch& step)
   return &recordings_.emplace(rows, std::move(r)).first->second;
 }
 
-bool RecordedDecode::run(const TokenBatch& step, float* logits) {
+RecordedDecode::Recording* RecordedDecode::replay(const TokenBatch& step) {
   const int64_t rows = static_cast<int64_t>(step.ids.size());
-  if (!enabled_ || rows < 1 || rows > kMaxRows) return false;
+  if (!enabled_ || rows < 1 || rows > kMaxRows) return nullptr;
   Recording* r = recording_for(step);
-  if (!r) return false;
+  if (!r) return nullptr;
   r->inputs.fill(step);
   r->step->replay();
-  r->logits.copy_to_host(logits, static_cast<size_t>(rows * vocab_) * sizeof(float));
+  return r;
+}
+
+bool RecordedDecode::run(const TokenBatch& step, float* logits) {
+  Recording* r = replay(step);
+  if (!r) return false;
+  r->logits.copy_to_host(logits, static_cast<size_t>(r->logits.numel()) * sizeof(float));
+  return true;
+}
+
+bool RecordedDecode::run_greedy(const TokenBatch& step, int32_t* ids) {
+  // Asked before replaying: a false return must mean that nothing ran.
+  if (!backend_.has_argmax_rows()) return false;
+  Recording* r = replay(step);
+  if (!r) return false;
+  r->argmax.copy_to_host(ids, static_cast<size_t>(r->argmax.numel()) * sizeof(int32_t));
   return true;
 }
 

@@ -3,6 +3,9 @@
 // work; recorded once, it runs as one launch per token. One recording per number of rows stepping (rows
 // finish at different times), for one KvCache, made the first time that many rows step.
 //
+// Where the backend has argmax_rows (plugin ABI 1.3), the recording also takes each row's argmax into a
+// fixed i32 output, so a step whose rows are all greedy reads back rows * 4 bytes instead of the logits.
+//
 // MOE_RECORD_DECODE=0 in the environment turns it off (every step then runs op by op); =require makes a
 // backend that cannot record, or a recording that fails, an error instead (tests use it).
 #pragma once
@@ -28,6 +31,10 @@ class RecordedDecode {
   // record, it is turned off, the step has too many rows, or recording failed: logged once), so the
   // caller runs it op by op; nothing has run then.
   bool run(const TokenBatch& step, float* logits);
+  // The same, for a step whose rows all sample greedily: writes each row's argmax (the next token) to
+  // `ids` [rows] and copies no logits. False also when the backend has no argmax_rows; the caller then
+  // takes the argmax another way.
+  bool run_greedy(const TokenBatch& step, int32_t* ids);
   // Reads MOE_RECORD_DECODE again (a kept session serves a later call; recordings stay).
   void reload_settings();
   bool has_recordings() const { return !recordings_.empty(); }
@@ -36,8 +43,11 @@ class RecordedDecode {
   struct Recording {
     DeviceTokens inputs;
     Tensor logits;
+    Tensor argmax;  // i32 [rows], each row's argmax of logits; not defined where the backend has no argmax_rows
     std::unique_ptr<RecordedStep> step;
   };
+  // The step's recording, replayed with the step's inputs; nullptr when the step does not run from one.
+  Recording* replay(const TokenBatch& step);
   Recording* recording_for(const TokenBatch& step);
 
   const Transformer& transformer_;

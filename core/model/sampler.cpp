@@ -6,9 +6,19 @@
 namespace moe {
 
 int32_t argmax(const float* values, int64_t n) {
-  int64_t best = 0;
-  for (int64_t i = 1; i < n; ++i)
-    if (values[i] > values[best]) best = i;
+  int64_t i = 0;
+  while (i < n && std::isnan(values[i])) ++i;
+  if (i == n) return 0;
+  // The best value stays in a register; `values[i] > best_value` is false for NaN, so after the first
+  // value that is not NaN no other test is needed.
+  int64_t best = i;
+  float best_value = values[i];
+  for (++i; i < n; ++i) {
+    if (values[i] > best_value) {
+      best_value = values[i];
+      best = i;
+    }
+  }
   return static_cast<int32_t>(best);
 }
 

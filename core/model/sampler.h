@@ -19,6 +19,9 @@ class Sampler {
  public:
   explicit Sampler(const SamplingParams& params);
   int32_t next(const float* logits, int64_t vocab);
+  // Temperature 0: next() is argmax(logits), so the token can be taken on the device (ops::argmax_rows)
+  // without copying the logits.
+  bool greedy() const { return params_.temperature <= 0.f; }
 
  private:
   SamplingParams params_;
@@ -26,7 +29,9 @@ class Sampler {
   std::vector<std::pair<float, int32_t>> candidates_;
 };
 
-// The index of the largest value; the first one on ties (torch.argmax's choice).
+// The index of the largest value; the first one on ties (torch.argmax's choice). NaN is never chosen
+// (0 when every value is NaN), as the backends' argmax_rows (plugin ABI 1.3) does, so greedy tokens are
+// the same whichever side takes the argmax.
 int32_t argmax(const float* values, int64_t n);
 
 }  // namespace moe

@@ -124,6 +124,10 @@ void Backend::trim() {
   for (auto& [size, p] : blocks) ops_->free(handle_, p);
 }
 
+bool Backend::has_argmax_rows() const {
+  return has(&moe_backend_ops::argmax_rows, offsetof(moe_backend_ops, argmax_rows));
+}
+
 bool Backend::can_record() const {
   return has(&moe_backend_ops::record_begin, offsetof(moe_backend_ops, record_begin)) &&
          has(&moe_backend_ops::destroy_step, offsetof(moe_backend_ops, destroy_step)) && ops_->record_end &&

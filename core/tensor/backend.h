@@ -41,6 +41,10 @@ class Backend {
   // Returns cached blocks to the plugin.
   void trim();
 
+  // Whether the plugin takes each row's argmax on the device (plugin ABI 1.3; ops::argmax_rows). Where
+  // it does not, greedy decoding copies the logits and takes the argmax on the host.
+  bool has_argmax_rows() const;
+
   // Recorded steps (plugin ABI 1.2). Blocks that the recording thread allocates between begin_recording
   // and end_recording belong to the recording's pool until release_pool: replays write into them, so the
   // cache must not hand them to other tensors meanwhile (the recording reuses its own freed blocks).

@@ -489,4 +489,27 @@ Tensor clone(const Tensor& src) {
   return dst;
 }
 
+void argmax_rows(const Tensor& x, Tensor& out) {
+  const char* op = "argmax_rows";
+  expect_dtype(x, MOE_DTYPE_F32, op, "x");
+  expect_ndim(x, 2, op, "x");
+  expect(x.dim(1) >= 1, op, "x " + shape_string(x.shape()) + " has rows of no values");
+  expect_dtype(out, MOE_DTYPE_I32, op, "out");
+  expect(out.ndim() == 1 && out.dim(0) == x.dim(0), op,
+         "out " + shape_string(out.shape()) + " must have one element per row of x " + shape_string(x.shape()));
+  expect_same_backend(x, out, op);
+  Backend& be = x.backend();
+  if (!be.has_argmax_rows())
+    fail(MOE_ERR_UNSUPPORTED, "backend '" + be.name() + "' does not implement argmax_rows (plugin ABI 1.3)");
+  if (x.dim(0) == 0) return;
+  moe_tensor xr = x.ref(), orf = out.ref();
+  be.check(be.ops().argmax_rows(be.handle(), &xr, &orf), op);
+}
+
+Tensor argmax_rows(const Tensor& x) {
+  Tensor out = Tensor::empty(x.backend(), MOE_DTYPE_I32, {x.ndim() == 2 ? x.dim(0) : 0});
+  argmax_rows(x, out);
+  return out;
+}
+
 }  // namespace moe::ops

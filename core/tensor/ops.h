@@ -97,3 +97,14 @@ void copy(const Tensor& src, Tensor& dst);
 Tensor clone(const Tensor& src);
 
 }  // namespace moe::ops
+
+// ---- greedy decoding (plugin ABI 1.3) ----
+namespace moe::ops {
+
+// out[r] = the index of the largest value of row r of x (f32 [rows, n], n >= 1): the first one on ties,
+// NaN never chosen (0 for a row of only NaN), as moe::argmax (model/sampler.h) does on the host.
+// MOE_ERR_UNSUPPORTED naming the backend where it lacks the op (Backend::has_argmax_rows).
+void argmax_rows(const Tensor& x, Tensor& out);  // out: i32 [rows]
+Tensor argmax_rows(const Tensor& x);             // returns i32 [rows]
+
+}  // namespace moe::ops

@@ -84,6 +84,39 @@ TEST_P(GenerateBatch, RecordedDecodeStepsEqualOpByOp) {
   EXPECT_LE(recorded_stops[0].size(), 3u);
 }
 
+// Greedy decode steps take their tokens from the backend's argmax_rows (plugin ABI 1.3) and copy no logits;
+// MOE_DEVICE_ARGMAX=0 copies the logits and takes the argmax on the host (=require: the device path must be
+// there, so the comparison cannot pass by running the host's twice). Both give the same tokens, from
+// recorded steps and op by op, in a batch whose rows stop at different steps and in a single generate.
+TEST_P(GenerateBatch, DeviceArgmaxEqualsHostArgmax) {
+  moe::generate_options g;
+  g.max_new_tokens = static_cast<int32_t>(fx_.gen_tokens.size());
+  for (const char* record : {"require", "0"}) {
+    SCOPED_TRACE(std::string("MOE_RECORD_DECODE=") + record);
+    ASSERT_EQ(setenv("MOE_RECORD_DECODE", record, 1), 0);
+    g.stop_ids.clear();
+    ASSERT_EQ(setenv("MOE_DEVICE_ARGMAX", "require", 1), 0);
+    auto device = model_->generate_batch(prompts_, g);
+    auto device_alone = model_->generate(prompts_.back(), g);
+    ASSERT_EQ(setenv("MOE_DEVICE_ARGMAX", "0", 1), 0);
+    auto host = model_->generate_batch(prompts_, g);
+    auto host_alone = model_->generate(prompts_.back(), g);
+    EXPECT_EQ(device, host);
+    EXPECT_EQ(device_alone, host_alone);
+    EXPECT_EQ(device_alone, fx_.gen_tokens);  // transformers' own greedy continuation
+    // Rows stopping at different steps (fewer rows step each time, so steps of several sizes run).
+    g.stop_ids = {host[0].at(2)};
+    ASSERT_EQ(setenv("MOE_DEVICE_ARGMAX", "require", 1), 0);
+    auto device_stops = model_->generate_batch(prompts_, g);
+    ASSERT_EQ(setenv("MOE_DEVICE_ARGMAX", "0", 1), 0);
+    auto host_stops = model_->generate_batch(prompts_, g);
+    EXPECT_EQ(device_stops, host_stops);
+    EXPECT_LE(device_stops[0].size(), 3u);
+  }
+  unsetenv("MOE_DEVICE_ARGMAX");
+  unsetenv("MOE_RECORD_DECODE");
+}
+
 TEST_P(GenerateBatch, SampledRowRDrawsWithSeedPlusR) {
   moe::generate_options g;
   g.max_new_tokens = 16;

@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 #define MOE_PLUGIN_ABI_MAJOR 1
-#define MOE_PLUGIN_ABI_MINOR 2 /* 1.1: collectives appended to moe_backend_ops; 1.2: recorded steps */
+#define MOE_PLUGIN_ABI_MINOR 3 /* 1.1: collectives appended to moe_backend_ops; 1.2: recorded steps; 1.3: argmax_rows */
 #define MOE_PLUGIN_ABI_VERSION ((uint32_t)((MOE_PLUGIN_ABI_MAJOR << 16) | MOE_PLUGIN_ABI_MINOR))
 #define MOE_PLUGIN_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define MOE_PLUGIN_ABI_MINOR_OF(v) ((uint32_t)(v)&0xffffu)
@@ -373,6 +373,15 @@ typedef struct moe_backend_ops {
   moe_status (*replay_step)(moe_backend* be, moe_recorded_step* step);
   /* Waits for the step's pending replays, then frees it. */
   void (*destroy_step)(moe_backend* be, moe_recorded_step* step);
+
+  /* ---- appended in ABI 1.3 (NULL where a backend has none; the core then takes the argmax on the host) ----
+   * Greedy decoding needs only the index of each row's largest logit, not the row (128 KB a row for a
+   * 32000-token vocabulary). x: f32 [rows, n] with 1 <= n <= 2^31 - 1; out: i32 [rows] (another dtype is
+   * MOE_ERR_UNSUPPORTED, another shape MOE_ERR_INVALID_ARGUMENT, naming the tensor). out[r] = the index of
+   * the largest value of row r, the first such index on ties (as torch.argmax); NaN values are never chosen
+   * (unlike torch.argmax), and a row of only NaN gives 0. -inf is an ordinary value (a row of -inf and NaN
+   * gives its first -inf). A math op: recorded like the others while recording. */
+  moe_status (*argmax_rows)(moe_backend* be, const moe_tensor* x, moe_tensor* out);
 } moe_backend_ops;
 
 /* ------------------------------------------------------------------------------------------------
