@@ -107,6 +107,9 @@ def main():
         theirs = run_json([sys.executable, peer, a.checkpoint] + args, env)
         results += [r for r in (ours, theirs) if r]
         rows.append((name, ours, theirs))
+        if ours and theirs:  # at once, so that a run cut short still shows the phases it finished
+            log(f"== {name}: ours {ours['tokens_per_s']:.1f} tok/s, peer {theirs['tokens_per_s']:.1f} tok/s, "
+                f"{ours['tokens_per_s'] / theirs['tokens_per_s']:.2f}x (goal {GOALS[name]:.0f}x)")
 
     print()
     print(f"GPU benchmark, seed-1.2B Mixtral, bf16 weights, {datetime.date.today()}, "
