@@ -163,6 +163,7 @@ std::vector<std::vector<int32_t>> Model::generate_rows(const int32_t* ids, const
     }
   }
   for (int64_t r = 0; r < rows; ++r) produced[r] = std::move(state[r].produced);
+  recorded.report_timing();
   keep_decode_session(std::move(session));  // only after a call that went well
   return produced;
 }

@@ -16,6 +16,7 @@ RecordedDecode::RecordedDecode(const Transformer& transformer, Backend& backend,
 }
 
 void RecordedDecode::reload_settings() {
+  timing_.reload_settings();
   const char* env = std::getenv("MOE_RECORD_DECODE");
   required_ = env && std::strcmp(env, "require") == 0;
   enabled_ = !(env && std::strcmp(env, "0") == 0);
@@ -65,8 +66,11 @@ RecordedDecode::Recording* RecordedDecode::replay(const TokenBatch& step) {
   if (!enabled_ || rows < 1 || rows > kMaxRows) return nullptr;
   Recording* r = recording_for(step);
   if (!r) return nullptr;
+  timing_.step_begins();
   r->inputs.fill(step);
+  timing_.inputs_filled();
   r->step->replay();
+  timing_.replay_issued();
   return r;
 }
 
@@ -74,6 +78,7 @@ bool RecordedDecode::run(const TokenBatch& step, float* logits) {
   Recording* r = replay(step);
   if (!r) return false;
   r->logits.copy_to_host(logits, static_cast<size_t>(r->logits.numel()) * sizeof(float));
+  timing_.outputs_arrived();
   return true;
 }
 
@@ -83,6 +88,7 @@ bool RecordedDecode::run_greedy(const TokenBatch& step, int32_t* ids) {
   Recording* r = replay(step);
   if (!r) return false;
   r->argmax.copy_to_host(ids, static_cast<size_t>(r->argmax.numel()) * sizeof(int32_t));
+  timing_.outputs_arrived();
   return true;
 }
 

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 
+#include "model/decode_timing.h"
 #include "model/kv_cache.h"
 #include "model/transformer.h"
 #include "tensor/recorded_step.h"
@@ -35,8 +36,10 @@ class RecordedDecode {
   // `ids` [rows] and copies no logits. False also when the backend has no argmax_rows; the caller then
   // takes the argmax another way.
   bool run_greedy(const TokenBatch& step, int32_t* ids);
-  // Reads MOE_RECORD_DECODE again (a kept session serves a later call; recordings stay).
+  // Reads MOE_RECORD_DECODE and MOE_DECODE_TIMING again (a kept session serves a later call; recordings stay).
   void reload_settings();
+  // Under MOE_DECODE_TIMING=1, writes where this call's replayed steps spent their time (decode_timing.h).
+  void report_timing() { timing_.report(); }
   bool has_recordings() const { return !recordings_.empty(); }
 
  private:
@@ -57,6 +60,7 @@ class RecordedDecode {
   bool enabled_;
   bool required_;
   bool failed_ = false;  // a recording failed: later calls on this session run op by op too
+  DecodeTiming timing_;
   std::map<int64_t, Recording> recordings_;  // by rows; destroyed (their replays waited for) before the cache
 };
 

@@ -117,6 +117,29 @@ TEST_P(GenerateBatch, DeviceArgmaxEqualsHostArgmax) {
   unsetenv("MOE_RECORD_DECODE");
 }
 
+// MOE_DECODE_TIMING=1 writes one line per generate call with the recorded steps' host-side split; the
+// tokens do not change.
+TEST_P(GenerateBatch, DecodeTimingReportsRecordedSteps) {
+  moe::generate_options g;
+  g.max_new_tokens = static_cast<int32_t>(fx_.gen_tokens.size());
+  ASSERT_EQ(setenv("MOE_RECORD_DECODE", "require", 1), 0);
+  const auto plain = model_->generate(prompts_.back(), g);
+  ASSERT_EQ(setenv("MOE_DECODE_TIMING", "1", 1), 0);
+  ::testing::internal::CaptureStderr();
+  const auto timed = model_->generate(prompts_.back(), g);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  unsetenv("MOE_DECODE_TIMING");
+  unsetenv("MOE_RECORD_DECODE");
+  EXPECT_EQ(timed, plain);
+  // The first token comes from the prefill; every later one from a recorded step.
+  const std::string steps = "MOE_DECODE_TIMING: " + std::to_string(fx_.gen_tokens.size() - 1) + " recorded steps";
+  EXPECT_NE(err.find(steps), std::string::npos) << err;
+  EXPECT_NE(err.find("wait for outputs"), std::string::npos) << err;
+  ::testing::internal::CaptureStderr();
+  model_->generate(prompts_.back(), g);  // off again: nothing written
+  EXPECT_EQ(::testing::internal::GetCapturedStderr().find("MOE_DECODE_TIMING"), std::string::npos);
+}
+
 TEST_P(GenerateBatch, SampledRowRDrawsWithSeedPlusR) {
   moe::generate_options g;
   g.max_new_tokens = 16;
