@@ -133,65 +133,72 @@ TEST_P(RecordingTest, RopeReplaysMatchEager) {
 }
 
 // kv_store then attention against the stored keys: grouped-query heads (10 query heads per kv head, more
-// than one block of heads), dk != dv and a capacity over one split of keys.
+// than one block of heads), dk != dv, over a capacity of several splits of keys and over one short enough
+// for the CUDA backend's one-pass kernel (256).
 TEST_P(RecordingTest, KvStoreAndAttentionReplaysMatchEager) {
-  const int64_t slots = 2, kv_heads = 2, heads = 20, capacity = 600, dk = 24, dv = 16, tokens = 3;
-  const float scale = 1.f / std::sqrt(static_cast<float>(dk));
-  const std::vector<float> k_init = random_floats(slots * kv_heads * capacity * dk, 20);
-  const std::vector<float> v_init = random_floats(slots * kv_heads * capacity * dv, 21);
-  Tensor kc = upload_f32(k_init, {slots, kv_heads, capacity, dk}), vc = upload_f32(v_init, {slots, kv_heads, capacity, dv});
-  Tensor kc_eager = upload_f32(k_init, kc.shape()), vc_eager = upload_f32(v_init, vc.shape());
-  Tensor k = upload_f32(random_floats(tokens * kv_heads * dk, 22), {tokens, kv_heads, dk});
-  Tensor v = upload_f32(random_floats(tokens * kv_heads * dv, 23), {tokens, kv_heads, dv});
-  Tensor q = upload_f32(random_floats(tokens * heads * dk, 24), {tokens, heads, dk});
-  Tensor slot = upload_i32({0, 0, 0}, {tokens}), pos = upload_i32({0, 0, 0}, {tokens}),
-         len = upload_i32({1, 1, 1}, {tokens});
-  Tensor out = poisoned(MOE_DTYPE_F32, {tokens, heads, dv});
-  moe_recorded_step* step = record([&] {
-    check(op().kv_store(h(), ref(k), ref(v), ref(slot), ref(pos), ref(kc), ref(vc)), "kv_store");
-    check(op().attention(h(), ref(q), ref(kc), ref(vc), ref(slot), ref(len), scale, ref(out)), "attention");
-  });
-  // Round 0: one token per slot position far apart (keys in three splits); round 1: decode-like lengths.
-  const std::vector<std::vector<int32_t>> slots_of = {{1, 0, 1}, {0, 1, 0}};
-  const std::vector<std::vector<int32_t>> positions = {{599, 0, 257}, {4, 300, 5}};
-  for (size_t round = 0; round < 2; ++round) {
-    SCOPED_TRACE(round);
-    const auto kv = random_floats(tokens * kv_heads * dk, 30 + round), vv = random_floats(tokens * kv_heads * dv, 40 + round),
-               qv = random_floats(tokens * heads * dk, 50 + round);
-    std::vector<int32_t> lv;
-    for (int32_t p : positions[round]) lv.push_back(p + 1);
-    put(k, kv);
-    put(v, vv);
-    put(q, qv);
-    put(slot, slots_of[round]);
-    put(pos, positions[round]);
-    put(len, lv);
+  for (const int32_t capacity : {600, 256}) {
+    SCOPED_TRACE(capacity);
+    const int64_t slots = 2, kv_heads = 2, heads = 20, dk = 24, dv = 16, tokens = 3;
+    const float scale = 1.f / std::sqrt(static_cast<float>(dk));
+    const std::vector<float> k_init = random_floats(slots * kv_heads * capacity * dk, 20);
+    const std::vector<float> v_init = random_floats(slots * kv_heads * capacity * dv, 21);
+    Tensor kc = upload_f32(k_init, {slots, kv_heads, capacity, dk}),
+           vc = upload_f32(v_init, {slots, kv_heads, capacity, dv});
+    Tensor kc_eager = upload_f32(k_init, kc.shape()), vc_eager = upload_f32(v_init, vc.shape());
+    Tensor k = upload_f32(random_floats(tokens * kv_heads * dk, 22), {tokens, kv_heads, dk});
+    Tensor v = upload_f32(random_floats(tokens * kv_heads * dv, 23), {tokens, kv_heads, dv});
+    Tensor q = upload_f32(random_floats(tokens * heads * dk, 24), {tokens, heads, dk});
+    Tensor slot = upload_i32({0, 0, 0}, {tokens}), pos = upload_i32({0, 0, 0}, {tokens}),
+           len = upload_i32({1, 1, 1}, {tokens});
+    Tensor out = poisoned(MOE_DTYPE_F32, {tokens, heads, dv});
+    moe_recorded_step* step = record([&] {
+      check(op().kv_store(h(), ref(k), ref(v), ref(slot), ref(pos), ref(kc), ref(vc)), "kv_store");
+      check(op().attention(h(), ref(q), ref(kc), ref(vc), ref(slot), ref(len), scale, ref(out)), "attention");
+    });
+    // Round 0: one token per slot position far apart (the last position, the first, one past the middle);
+    // round 1: decode-like lengths.
+    const std::vector<std::vector<int32_t>> slots_of = {{1, 0, 1}, {0, 1, 0}};
+    const std::vector<std::vector<int32_t>> positions = {{capacity - 1, 0, capacity / 2 - 43}, {4, capacity / 2, 5}};
+    for (size_t round = 0; round < 2; ++round) {
+      SCOPED_TRACE(round);
+      const auto kv = random_floats(tokens * kv_heads * dk, 30 + round),
+                 vv = random_floats(tokens * kv_heads * dv, 40 + round),
+                 qv = random_floats(tokens * heads * dk, 50 + round);
+      std::vector<int32_t> lv;
+      for (int32_t p : positions[round]) lv.push_back(p + 1);
+      put(k, kv);
+      put(v, vv);
+      put(q, qv);
+      put(slot, slots_of[round]);
+      put(pos, positions[round]);
+      put(len, lv);
+      replay(step);
+      Tensor s_e = upload_i32(slots_of[round], {tokens}), p_e = upload_i32(positions[round], {tokens}),
+             l_e = upload_i32(lv, {tokens});
+      ops::kv_store(k, v, s_e, p_e, kc_eager, vc_eager);
+      Tensor want = Tensor::empty(be(), MOE_DTYPE_F32, {tokens, heads, dv});
+      ops::attention(q, kc_eager, vc_eager, s_e, l_e, scale, want);
+      EXPECT_EQ(kc.to_vector<float>(), kc_eager.to_vector<float>());
+      EXPECT_EQ(vc.to_vector<float>(), vc_eager.to_vector<float>());
+      EXPECT_TRUE(close_to(out.to_vector<float>(), to_double(want.to_vector<float>()), kF32Tolerance));
+    }
+    // Bad entries: a slot of kv_store (reported by kv_store, the first op), then a kv_len of attention alone.
+    put(slot, std::vector<int32_t>{0, 2, 0});
     replay(step);
-    Tensor s_e = upload_i32(slots_of[round], {tokens}), p_e = upload_i32(positions[round], {tokens}),
-           l_e = upload_i32(lv, {tokens});
-    ops::kv_store(k, v, s_e, p_e, kc_eager, vc_eager);
-    Tensor want = Tensor::empty(be(), MOE_DTYPE_F32, {tokens, heads, dv});
-    ops::attention(q, kc_eager, vc_eager, s_e, l_e, scale, want);
-    EXPECT_EQ(kc.to_vector<float>(), kc_eager.to_vector<float>());
-    EXPECT_EQ(vc.to_vector<float>(), vc_eager.to_vector<float>());
-    EXPECT_TRUE(close_to(out.to_vector<float>(), to_double(want.to_vector<float>()), kF32Tolerance));
+    EXPECT_TRUE(next_copy_fails(out, {"kv_store", "slot[1] = 2"}));
+    put(slot, std::vector<int32_t>{0, 1, 0});
+    put(pos, std::vector<int32_t>{3, 4, 5});
+    put(len, std::vector<int32_t>{4, capacity + 1, 6});
+    replay(step);
+    EXPECT_TRUE(next_copy_fails(out, {"attention", "kv_len[1] = " + std::to_string(capacity + 1)}));
+    put(pos, std::vector<int32_t>{3, 4, 5});
+    put(len, std::vector<int32_t>{4, 0, 6});
+    replay(step);
+    EXPECT_TRUE(next_copy_fails(out, {"attention", "kv_len[1] = 0"}));
+    put(len, std::vector<int32_t>{4, 5, 6});
+    replay(step);
+    EXPECT_FALSE(std::isnan(out.to_vector<float>()[0]));
   }
-  // Bad entries: a slot of kv_store (reported by kv_store, the first op), then a kv_len of attention alone.
-  put(slot, std::vector<int32_t>{0, 2, 0});
-  replay(step);
-  EXPECT_TRUE(next_copy_fails(out, {"kv_store", "slot[1] = 2"}));
-  put(slot, std::vector<int32_t>{0, 1, 0});
-  put(pos, std::vector<int32_t>{3, 4, 5});
-  put(len, std::vector<int32_t>{4, 601, 6});
-  replay(step);
-  EXPECT_TRUE(next_copy_fails(out, {"attention", "kv_len[1] = 601"}));
-  put(pos, std::vector<int32_t>{3, 4, 5});
-  put(len, std::vector<int32_t>{4, 0, 6});
-  replay(step);
-  EXPECT_TRUE(next_copy_fails(out, {"attention", "kv_len[1] = 0"}));
-  put(len, std::vector<int32_t>{4, 5, 6});
-  replay(step);
-  EXPECT_FALSE(std::isnan(out.to_vector<float>()[0]));
 }
 
 // One recorded attention replayed over changing kv_len, with a bad kv_len in the middle: every good replay
