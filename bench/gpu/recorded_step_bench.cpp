@@ -1,11 +1,11 @@
 // How long a recorded decode step takes against the same ops run one by one: a decode-like op sequence of
 // the seed-1.2B Mixtral shapes (16 layers, d_model 1024, 16 heads of 64, 16 experts of width 1408, top-2,
-// bf16 weights; one layer's weights serve every layer, each layer has its own KV cache), batch 1, called
+// bf16 weights, each layer its own unless --shared-weights, each layer its own KV cache), batch 1, called
 // through the backend's op table (plugin ABI 1.2: record_begin ... replay_step). Then each op group recorded
 // alone over the 16 layers: its replay time per layer, launch gaps included. Prints a table and one JSON
 // line. The positions move from step to step (inputs copied in before each replay), as in decoding.
 //
-// Usage: moe_bench_recorded_step [--backend cuda] [--plugin-dir DIR] [--capacity N]
+// Usage: moe_bench_recorded_step [--backend cuda] [--plugin-dir DIR] [--capacity N] [--shared-weights]
 //   (default plugin dir: MOE_PLUGIN_DIR; capacity: the KV cache's positions, 4096 by default; the decode
 //   benchmark's generate calls use 81: a 16-id prompt and 65 new tokens)
 #include <algorithm>
@@ -78,14 +78,24 @@ int main(int argc, char** argv) {
   std::string backend = "cuda";
   const char* plugin_dir = std::getenv("MOE_PLUGIN_DIR");
   int64_t capacity = 4096;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--backend") == 0) backend = argv[i + 1];
-    else if (std::strcmp(argv[i], "--plugin-dir") == 0) plugin_dir = argv[i + 1];
-    else if (std::strcmp(argv[i], "--capacity") == 0 && std::atoll(argv[i + 1]) >= 32) capacity = std::atoll(argv[i + 1]);
-    else {
-      std::fprintf(stderr, "usage: moe_bench_recorded_step [--backend NAME] [--plugin-dir DIR] [--capacity N >= 32]\n");
-      return 2;
+  bool shared_weights = false;
+  auto usage = [] {
+    std::fprintf(stderr, "usage: moe_bench_recorded_step [--backend NAME] [--plugin-dir DIR] [--capacity N >= 32] "
+                         "[--shared-weights]\n");
+    return 2;
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--shared-weights") {
+      shared_weights = true;
+      continue;
     }
+    if (i + 1 >= argc) return usage();
+    const char* value = argv[++i];
+    if (arg == "--backend") backend = value;
+    else if (arg == "--plugin-dir") plugin_dir = value;
+    else if (arg == "--capacity" && std::atoll(value) >= 32) capacity = std::atoll(value);
+    else return usage();
   }
   try {
     moe::ContextOptions o;
@@ -101,11 +111,20 @@ int main(int argc, char** argv) {
     const int64_t dim = 1024, heads = 16, hd = 64, experts = 16, top_k = 2, width = 1408, layers = 16;
     const float scale = 0.125f, ws = 1.f / 32.f;
     Tensor norm_w = b.f32(std::vector<float>(dim, 1.f), {dim});
-    Tensor wqkv = b.bf16(pattern(3 * dim * dim, 1, ws), {3 * dim, dim});
-    Tensor wo = b.bf16(pattern(dim * dim, 2, ws), {dim, dim});
-    Tensor router = b.bf16(pattern(experts * dim, 3, ws), {experts, dim});
-    Tensor gate_up = b.bf16(pattern(experts * 2 * width * dim, 4, ws), {experts, 2 * width, dim});
-    Tensor down = b.bf16(pattern(experts * dim * width, 5, ws), {experts, dim, width});
+    // Each layer its own weights (25.7 MB a layer, 411 MB in all: read from device memory, as a model's
+    // are), or with --shared-weights one layer's for all (they then stay in L2: the launch-bound floor).
+    std::vector<Tensor> wqkv, wo, router, gate_up, down;
+    for (int64_t l = 0; l < (shared_weights ? 1 : layers); ++l) {
+      const uint32_t seed = static_cast<uint32_t>(10 * l);
+      wqkv.push_back(b.bf16(pattern(3 * dim * dim, seed + 1, ws), {3 * dim, dim}));
+      wo.push_back(b.bf16(pattern(dim * dim, seed + 2, ws), {dim, dim}));
+      router.push_back(b.bf16(pattern(experts * dim, seed + 3, ws), {experts, dim}));
+      gate_up.push_back(b.bf16(pattern(experts * 2 * width * dim, seed + 4, ws), {experts, 2 * width, dim}));
+      down.push_back(b.bf16(pattern(experts * dim * width, seed + 5, ws), {experts, dim, width}));
+    }
+    auto w = [&](const std::vector<Tensor>& per_layer, int64_t l) -> const Tensor& {
+      return per_layer[shared_weights ? 0 : static_cast<size_t>(l)];
+    };
     Tensor cos_t = b.f32(pattern(capacity * hd / 2, 6, 1.f), {capacity, hd / 2});
     Tensor sin_t = b.f32(pattern(capacity * hd / 2, 7, 1.f), {capacity, hd / 2});
     std::vector<Tensor> kc, vc;
@@ -129,8 +148,8 @@ int main(int argc, char** argv) {
     // The layer's ops in groups, each a function of the layer (so that each group can be recorded alone).
     const std::vector<std::pair<const char*, std::function<void(int64_t)>>> groups = {
         {"rmsnorm (attention)", [&](int64_t) { check(op.rmsnorm(h(), ref(x), ref(norm_w), 1e-5f, ref(hn)), "rmsnorm"); }},
-        {"gemm qkv", [&](int64_t) {
-           check(op.gemm(h(), 0, 1, 1, 3 * dim, dim, 1.f, hn.data(), MOE_DTYPE_F32, dim, wqkv.data(), MOE_DTYPE_BF16,
+        {"gemm qkv", [&](int64_t l) {
+           check(op.gemm(h(), 0, 1, 1, 3 * dim, dim, 1.f, hn.data(), MOE_DTYPE_F32, dim, w(wqkv, l).data(), MOE_DTYPE_BF16,
                          dim, 0.f, qkv.data(), MOE_DTYPE_F32, 3 * dim), "gemm");
          }},
         {"copy_2d x3", [&](int64_t) {
@@ -148,13 +167,13 @@ int main(int argc, char** argv) {
         {"attention", [&](int64_t l) {
            check(op.attention(h(), ref(q), ref(kc[l]), ref(vc[l]), ref(slot), ref(len), scale, ref(att)), "attention");
          }},
-        {"gemm o (+ residual)", [&](int64_t) {
-           check(op.gemm(h(), 0, 1, 1, dim, dim, 1.f, att.data(), MOE_DTYPE_F32, dim, wo.data(), MOE_DTYPE_BF16, dim,
+        {"gemm o (+ residual)", [&](int64_t l) {
+           check(op.gemm(h(), 0, 1, 1, dim, dim, 1.f, att.data(), MOE_DTYPE_F32, dim, w(wo, l).data(), MOE_DTYPE_BF16, dim,
                          1.f, x.data(), MOE_DTYPE_F32, dim), "gemm");
          }},
         {"rmsnorm (experts)", [&](int64_t) { check(op.rmsnorm(h(), ref(x), ref(norm_w), 1e-5f, ref(hn)), "rmsnorm"); }},
-        {"gemm router", [&](int64_t) {
-           check(op.gemm(h(), 0, 1, 1, experts, dim, 1.f, hn.data(), MOE_DTYPE_F32, dim, router.data(), MOE_DTYPE_BF16,
+        {"gemm router", [&](int64_t l) {
+           check(op.gemm(h(), 0, 1, 1, experts, dim, 1.f, hn.data(), MOE_DTYPE_F32, dim, w(router, l).data(), MOE_DTYPE_BF16,
                          dim, 0.f, logits.data(), MOE_DTYPE_F32, experts), "gemm");
          }},
         {"route_softmax_topk", [&](int64_t) {
@@ -165,8 +184,9 @@ int main(int argc, char** argv) {
            check(op.moe_permute(h(), ref(hn), ref(rid), static_cast<int32_t>(experts), ref(xs), ref(off), ref(src)),
                  "moe_permute");
          }},
-        {"expert_mlp", [&](int64_t) {
-           check(op.expert_mlp(h(), ref(xs), ref(off), ref(gate_up), ref(down), MOE_ACT_SILU, ref(ys)), "expert_mlp");
+        {"expert_mlp", [&](int64_t l) {
+           check(op.expert_mlp(h(), ref(xs), ref(off), ref(w(gate_up, l)), ref(w(down, l)), MOE_ACT_SILU, ref(ys)),
+                 "expert_mlp");
          }},
         {"moe_unpermute", [&](int64_t) { check(op.moe_unpermute(h(), ref(ys), ref(src), ref(rw), 1, ref(x)), "moe_unpermute"); }},
     };
