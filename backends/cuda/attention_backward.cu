@@ -333,17 +333,10 @@ __global__ void __launch_bounds__(kBackwardThreads) attention_backward_dkdv(Atte
   }
   while (t < grp.end_tile) {
     const AttentionItem it = a.items[g.group_tiles[t]];
-    const int rows = it.tokens * it.heads;
     __syncthreads();  // the previous tile's products are done with qs, dos, ps and dss
     store_tile<T, B>(fq, L.kw, L.kp, qs);
     store_tile<T, B>(fo, L.vw, L.vp, dos);
-    for (int r = threadIdx.x; r < B; r += blockDim.x) {
-      const bool real = r < rows;
-      const int64_t row = real ? row_offset(a, it, r) : 0;
-      lse[r] = real ? g.lse[row] : 0.f;
-      delta[r] = real ? g.delta[row] : 0.f;
-      len[r] = real ? a.kv_len[it.first_token + r / it.heads] : 0;
-    }
+    load_row_stats(a, g, it, B, lse, delta, len);
     __syncthreads();
     t = reaching(t + 1);
     if (t < grp.end_tile) {  // in flight during this tile's products

@@ -81,29 +81,8 @@ __global__ void __launch_bounds__(kThreads) backward_dq_mma(AttentionArgs a, Bac
     if (kb >= warp_len) continue;
     float s[kTile / 8][4];
     warp_product_abt<DK, kTile>(s, qf, ks, kp);
-    float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-    for (int nt = 0; nt < kTile / 8; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const float v = kb + nt * 8 + 2 * c + (e & 1) < len[e / 2] ? s[nt][e] * scale_log2 : -INFINITY;
-        s[nt][e] = v;
-        mx[e / 2] = fmaxf(mx[e / 2], v);
-      }
-    float base[2];
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
-      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
-      const float m_new = fmaxf(m[i], mx[i]);
-      base[i] = m_new == -INFINITY ? 0.f : m_new;
-      l[i] *= exp2f(m[i] - base[i]);
-      m[i] = m_new;
-    }
-#pragma unroll
-    for (int nt = 0; nt < kTile / 8; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) l[e / 2] += exp2f(s[nt][e] - base[e / 2]);
+    float correction[2];  // nothing else is accumulated in this pass
+    online_softmax_block<kTile>(s, kb, len, scale_log2, m, l, correction);
   }
   float lse[2];
 #pragma unroll
@@ -194,13 +173,7 @@ __global__ void __launch_bounds__(kThreads) backward_dkdv_mma(AttentionArgs a, B
     load_rows_bf16<kThreads, kTile, DV>(
         [&](int r) -> const float* { return r < rows ? g.dout + row_offset(a, it, r) * a.dv : nullptr; }, a.dv,
         vec.dout, dos, vp);
-    for (int r = threadIdx.x; r < kTile; r += kThreads) {
-      const bool real = r < rows;
-      const int64_t at = real ? row_offset(a, it, r) : 0;
-      lse_s[r] = real ? g.lse[at] : 0.f;
-      delta_s[r] = real ? g.delta[at] : 0.f;
-      len_s[r] = real ? a.kv_len[it.first_token + r / it.heads] : 0;
-    }
+    load_row_stats(a, g, it, kTile, lse_s, delta_s, len_s);
     __syncthreads();
     if (warp_key0 >= it.max_len) continue;  // the warp's keys are past every row of this tile
 

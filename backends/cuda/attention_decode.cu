@@ -124,17 +124,8 @@ __device__ __forceinline__ void split_partials(const DecodeArgs& a, float* smem,
 
   // Each head's maximum and exp-sum over the split (one warp per head).
   for (int g = warp; g < nh; g += kDecodeWarps) {
-    float* p = ps + g * kDecodeChunk;
-    float m = -INFINITY;
-    for (int j = lane; j < nk; j += 32) m = fmaxf(m, p[j]);
-    m = warp_max(m);
-    float l = 0.f;
-    for (int j = lane; j < nk; j += 32) {
-      const float e = expf(p[j] - m);
-      p[j] = e;
-      l += e;
-    }
-    l = warp_sum(l);
+    float m, l;
+    warp_exp_shifted(ps + g * kDecodeChunk, nk, m, l);
     if (lane == 0) {
       float* ml = a.partial_ml + ((int64_t{t} * a.heads + h0 + g) * a.splits + split) * 2;
       ml[0] = m;

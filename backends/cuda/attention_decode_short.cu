@@ -83,17 +83,8 @@ __global__ void __launch_bounds__(kShortThreads) decode_short(ShortArgs a) {
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   for (int g = warp; g < nh; g += kShortWarps) {
-    float* p = ps + g * a.capacity;
-    float m = -INFINITY;
-    for (int j = lane; j < len; j += 32) m = fmaxf(m, p[j]);
-    m = warp_max(m);
-    float l = 0.f;
-    for (int j = lane; j < len; j += 32) {
-      const float x = expf(p[j] - m);
-      p[j] = x;
-      l += x;
-    }
-    l = warp_sum(l);
+    float m, l;
+    warp_exp_shifted(ps + g * a.capacity, len, m, l);
     if (lane == 0) inv_sum[g] = 1.f / l;
   }
   __syncthreads();

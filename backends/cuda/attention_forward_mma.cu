@@ -42,9 +42,9 @@ __global__ void __launch_bounds__(kMmaThreads) attention_forward_mma(AttentionAr
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, c = lane % 4;
   const int r0 = warp * 16 + lane / 4, r1 = r0 + 8;  // the lane's two rows (fragment rows g and g + 8)
-  const int len0 = r0 < rows ? a.kv_len[it.first_token + r0 / it.heads] : 0;
-  const int len1 = r1 < rows ? a.kv_len[it.first_token + r1 / it.heads] : 0;
-  const int warp_len = __reduce_max_sync(0xffffffffu, max(len0, len1));
+  const int len[2] = {r0 < rows ? a.kv_len[it.first_token + r0 / it.heads] : 0,
+                      r1 < rows ? a.kv_len[it.first_token + r1 / it.heads] : 0};
+  const int warp_len = __reduce_max_sync(0xffffffffu, max(len[0], len[1]));
   __syncthreads();
   uint32_t qf[DK / 16][4];
   load_a_fragments<DK>(qf, qs, kp, warp * 16);
@@ -72,37 +72,8 @@ __global__ void __launch_bounds__(kMmaThreads) attention_forward_mma(AttentionAr
     float s[kMmaKeys / 8][4];
     warp_product_abt<DK, kMmaKeys>(s, qf, ks, kp);
 
-    // Online softmax: keys at or past a row's kv_len are -inf; a row with none inside (a padding row)
-    // keeps m = -inf and p = 0 (its base is 0, not -inf, so no inf - inf).
-    float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-    for (int nt = 0; nt < kMmaKeys / 8; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int key = kb + nt * 8 + 2 * c + (e & 1);
-        const float v = key < (e < 2 ? len0 : len1) ? s[nt][e] * scale_log2 : -INFINITY;
-        s[nt][e] = v;
-        mx[e / 2] = fmaxf(mx[e / 2], v);
-      }
-    float base[2], correction[2];
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
-      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
-      const float m_new = fmaxf(m[i], mx[i]);
-      base[i] = m_new == -INFINITY ? 0.f : m_new;
-      correction[i] = exp2f(m[i] - base[i]);
-      m[i] = m_new;
-      l[i] *= correction[i];  // each lane's part of the row's sum: added across the 4 lanes at the end
-    }
-#pragma unroll
-    for (int nt = 0; nt < kMmaKeys / 8; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const float p = exp2f(s[nt][e] - base[e / 2]);
-        s[nt][e] = p;
-        l[e / 2] += p;
-      }
+    float correction[2];  // l is each lane's part of its rows' sums: added across the 4 lanes at the end
+    online_softmax_block<kMmaKeys>(s, kb, len, scale_log2, m, l, correction);
 #pragma unroll
     for (int dt = 0; dt < DV / 8; ++dt) {
       o[dt][0] *= correction[0];

@@ -51,6 +51,22 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
+// A softmax's numerators in place, by the lanes of one warp: p[j] = exp(p[j] - m) for j < n, with m the
+// maximum of the old values; every lane gets m and the sum l of the new values.
+__device__ __forceinline__ void warp_exp_shifted(float* p, int n, float& m, float& l) {
+  const int lane = threadIdx.x % 32;
+  m = -INFINITY;
+  for (int j = lane; j < n; j += 32) m = fmaxf(m, p[j]);
+  m = warp_max(m);
+  l = 0.f;
+  for (int j = lane; j < n; j += 32) {
+    const float e = expf(p[j] - m);
+    p[j] = e;
+    l += e;
+  }
+  l = warp_sum(l);
+}
+
 // The sum of every thread's v over a block of up to 1024 threads (a multiple of 32); every thread gets
 // it. `scratch` holds 32 values; the call ends with a barrier, so it can be called again at once.
 template <typename T>

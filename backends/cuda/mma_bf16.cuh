@@ -139,4 +139,45 @@ __device__ __forceinline__ void load_a_fragments(uint32_t (&a)[K / 16][4], const
     ldmatrix_x4(a[kt], tile + (row0 + lane / 8 % 2 * 8 + lane % 8) * pitch + kt * 16 + lane / 16 * 8);
 }
 
+// One key block of flash attention's online softmax on a warp's score fragments s [16, N] (keys key0 ..
+// key0 + N - 1; the lane's rows g and g + 8 read len[0] and len[1] keys): scales the scores to base 2,
+// masks the keys at or past a row's length, raises the rows' running maxima m, rescales their lane-partial
+// exp-sums l and adds this block's, and leaves the probabilities exp2(s - base) in s. correction[i] =
+// exp2(m_old - m_new) rescales whatever else a row accumulates over the blocks. A row with no key inside yet
+// (a padding row) keeps m = -inf and p = 0 (its base is 0, not -inf: no inf - inf).
+template <int N>
+__device__ __forceinline__ void online_softmax_block(float (&s)[N / 8][4], int key0, const int (&len)[2],
+                                                     float scale_log2, float (&m)[2], float (&l)[2],
+                                                     float (&correction)[2]) {
+  const int c = threadIdx.x % 4;
+  float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+  for (int nt = 0; nt < N / 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float v = key0 + nt * 8 + 2 * c + (e & 1) < len[e / 2] ? s[nt][e] * scale_log2 : -INFINITY;
+      s[nt][e] = v;
+      mx[e / 2] = fmaxf(mx[e / 2], v);
+    }
+  float base[2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+    mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+    const float m_new = fmaxf(m[i], mx[i]);
+    base[i] = m_new == -INFINITY ? 0.f : m_new;
+    correction[i] = exp2f(m[i] - base[i]);
+    m[i] = m_new;
+    l[i] *= correction[i];
+  }
+#pragma unroll
+  for (int nt = 0; nt < N / 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float p = exp2f(s[nt][e] - base[e / 2]);
+      s[nt][e] = p;
+      l[e / 2] += p;
+    }
+}
+
 }  // namespace moe_cuda
