@@ -14,7 +14,6 @@ class DecodeTiming {
  public:
   // Reads MOE_DECODE_TIMING again (a kept decode session serves later calls).
   void reload_settings();
-  bool enabled() const { return enabled_; }
   // The points of one step, in this order; nothing is kept while disabled.
   void step_begins();
   void inputs_filled();
