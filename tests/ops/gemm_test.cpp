@@ -18,9 +18,10 @@ struct Size {
 };
 
 // m = 1..5 straddles the small-M (GEMV) path, m = 17, 33, 250 are split into several row blocks by
-// the CPU backend; n and k include 1, primes and non-multiples of 16.
+// the CPU backend; n and k include 1, primes and non-multiples of 16; m = 1 with k = 56 reaches every
+// tail of the one-row GEMV loop (two vectors at a time, one vector, a partial one) at both vector widths.
 const Size kSizes[] = {{1, 1, 1},     {1, 100, 33},  {3, 7, 130},   {4, 33, 16},   {5, 100, 31}, {17, 33, 1},
-                       {17, 7, 130},  {64, 100, 64}, {2, 300, 515}, {33, 257, 96}, {250, 40, 24}};
+                       {17, 7, 130},  {64, 100, 64}, {2, 300, 515}, {33, 257, 96}, {250, 40, 24}, {1, 9, 56}};
 
 const moe_dtype kTypePairs[][2] = {{MOE_DTYPE_F32, MOE_DTYPE_F32},
                                    {MOE_DTYPE_F32, MOE_DTYPE_BF16},
