@@ -6,7 +6,7 @@ bf16: prefill tokens/s (8 x 256 ids, last-position logits) and decode tokens/s (
 
 Steps: make (or reuse) the cached checkpoint; check the peer's GEMMs under its environment against
 float64 (peer/blas_probe.py; with --peer-env auto every candidate environment is checked, the correct
-ones are timed briefly and the fastest per dtype wins); measure the machine's GEMM and copy ceilings
+ones are timed briefly and the fastest per dtype wins); measure the machine's GEMM, copy and read ceilings
 (machine_peaks.py); then REPS rounds of ours and the peer in each dtype, alternating which goes first,
 each a fresh process with warm-up and RUNS timed runs, started when the machine is idle (waiting up
 to --idle-wait seconds for it). Results pool every timed run (median).
@@ -197,7 +197,7 @@ def main():
     peaks = run_json([PY, os.path.join(BENCH, "machine_peaks.py"), "--threads", str(args.threads)],
                      environment(peer_env["f32"]))[0]
     log(f"peaks: f32 {peaks['f32_gflops']:.0f} GFLOP/s, bf16 {peaks['bf16_gflops']:.0f} GFLOP/s, "
-        f"copy {peaks['copy_gbs']:.1f} GB/s")
+        f"copy {peaks['copy_gbs']:.1f} GB/s, read {peaks['read_gbs']:.1f} GB/s")
 
     common = ["--threads", str(args.threads), "--runs", str(args.runs), "--warmup", str(args.warmup),
               "--batch", str(BATCH), "--seq", str(SEQ), "--prompt", str(PROMPT), "--new", str(NEW)]
@@ -244,7 +244,7 @@ def main():
             "decode_tokens_per_s_best": procs[0]["decode"]["tokens"] / min(dec),
             "prefill_runs": len(pre), "decode_runs": len(dec),
             "prefill_mfu": prefill_flops * prefill_tps / procs[0]["prefill"]["tokens"] / (peak * 1e9),
-            "decode_bandwidth_use": decode_elems * BYTES[dt] * decode_tps / (peaks["copy_gbs"] * 1e9),
+            "decode_bandwidth_use": decode_elems * BYTES[dt] * decode_tps / (peaks["read_gbs"] * 1e9),
             "generated": procs[0]["decode"]["generated"]}
     for dt in DTYPES:
         o, p = summary.get(f"ours/{dt}"), summary.get(f"pytorch/{dt}")
@@ -282,7 +282,7 @@ def main():
         print(f"peer {dt}: env {peer_env[dt]}, OpenBLAS {probe['corename']} kernel, "
               f"torch CPU capability {probe['cpu_capability']}, {probe['torch_threads']} threads")
     print(f"ceilings: f32 GEMM {peaks['f32_gflops']:.0f} GFLOP/s, bf16 GEMM {peaks['bf16_gflops']:.0f} GFLOP/s, "
-          f"copy {peaks['copy_gbs']:.1f} GB/s; prefill {prefill_flops / 1e9:.1f} GFLOP per {BATCH}x{SEQ} batch, "
+          f"copy {peaks['copy_gbs']:.1f} GB/s, read {peaks['read_gbs']:.1f} GB/s; prefill {prefill_flops / 1e9:.1f} GFLOP per {BATCH}x{SEQ} batch, "
           f"decode {decode_elems / 1e6:.1f}M weights read per token")
     if ours_note:
         print(ours_note)
