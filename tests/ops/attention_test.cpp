@@ -34,6 +34,8 @@ const AttentionCase kCases[] = {
     // DeepSeek-V3's latent cache (kv_cache.h): every head over one [latent 512 | rope 64] key, latent values.
     {"MLA latent cache dk=576 dv=512", 16, 1, 576, 512, 2, 40, {{0, 0, 7}, {1, 30, 1}, {0, 7, 1}}, {}},
     {"decode against long caches", 8, 8, 64, 64, 3, 320, {{2, 299, 1}, {0, 128, 1}, {1, 0, 1}}, {}},
+    // Two query rows per kv head and head sizes that are not whole vectors (the CPU's direct scores).
+    {"decode, head pairs of odd size", 4, 2, 40, 24, 2, 96, {{0, 70, 1}, {1, 3, 1}}, {}},
     {"kv_len in any order", 2, 1, 16, 16, 1, 64, {}, {5, 17, 3, 17, 64, 1}},
     {"more rows than one work item", 8, 1, 16, 8, 1, 48, {{0, 8, 40}}, {}},
     {"a group larger than one work item", 272, 1, 8, 8, 1, 10, {{0, 4, 2}}, {}},

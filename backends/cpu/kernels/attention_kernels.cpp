@@ -4,7 +4,8 @@
 //
 // Keys are processed in blocks of kBlockKeys. Each block of K is transposed once into Kt [dk][block]
 // so that scores are computed with the key index in the vector lanes (broadcast q[d], FMA with a row
-// of Kt): no horizontal sums. The softmax runs in base 2 with log2(e) folded into the query scale.
+// of Kt): no horizontal sums. Items of one or two query rows (decode) skip the transpose and take one
+// dot product per key instead. The softmax runs in base 2 with log2(e) folded into the query scale.
 // Per row the running maximum m and sum l rescale the accumulated output O when m grows.
 #include "kernels/isa_kernels.h"
 #include "kernels/simd.h"
@@ -17,6 +18,8 @@ constexpr int64_t kBlockKeys = kBlockVectors * kLanes;
 // Query rows per micro-kernel call: rows x 4 accumulators must leave registers for the operands.
 constexpr int kRowBlock = kRegisters >= 32 ? 4 : 2;
 constexpr float kNegativeInfinity = -__builtin_huge_valf();
+// Items of at most this many query rows take their scores straight from the rows of K (scores_direct).
+constexpr int64_t kDirectRows = 2;
 
 inline int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -82,6 +85,32 @@ void scores(const float* q, int64_t dk, const float* kt, float* s) {
   }
   for (int r = 0; r < RB; ++r)
     for (int j = 0; j < NK; ++j) store(s + r * kBlockKeys + j * kLanes, acc[r][j]);
+}
+
+// s[r][j] = q[r] . K[j] for the first `keys` keys, each a dot product straight from its row of K. For
+// items of one or two query rows (decode without GQA sharing) this costs less than transposing K:
+// the transpose is paid per key, and only a few rows would share it.
+template <int RB>
+void scores_direct(const float* q, int64_t dk, const float* k, int64_t keys, float* s) {
+  for (int64_t j = 0; j < keys; ++j) {
+    const float* kr = k + j * dk;
+    Vec acc[RB][2];
+    for (int r = 0; r < RB; ++r) acc[r][0] = acc[r][1] = zero();
+    int64_t d = 0;
+    for (; d + 2 * kLanes <= dk; d += 2 * kLanes) {
+      const Vec k0 = load(kr + d), k1 = load(kr + d + kLanes);
+      for (int r = 0; r < RB; ++r) {
+        acc[r][0] = fmadd(load(q + r * dk + d), k0, acc[r][0]);
+        acc[r][1] = fmadd(load(q + r * dk + d + kLanes), k1, acc[r][1]);
+      }
+    }
+    for (; d < dk; d += kLanes) {
+      const int lanes = dk - d < kLanes ? static_cast<int>(dk - d) : kLanes;
+      const Vec k0 = load_partial(kr + d, lanes);
+      for (int r = 0; r < RB; ++r) acc[r][0] = fmadd(load_partial(q + r * dk + d, lanes), k0, acc[r][0]);
+    }
+    for (int r = 0; r < RB; ++r) s[r * kBlockKeys + j] = reduce_add(add(acc[r][0], acc[r][1]));
+  }
 }
 
 // Scores of the first `keys` keys of the block (rounded up to whole vectors); the rest of s is left
@@ -166,15 +195,20 @@ void online_softmax_row(float* s, int64_t valid, float& m, float& l, float* o, i
 
 // On the causal diagonal a row block sees only part of the key block: scores and values are taken
 // for the keys the block's rows can see (`used`), not the whole block.
+// k_rows: the block's rows of K when the scores are taken directly (scores_direct), else null and the
+// block is in sc.kt, transposed.
 template <int RB>
 void row_block(const AttentionItem& it, const Scratch& sc, int64_t r0, int64_t first_key, int64_t keys,
-               const float* v, int64_t v_stride, int64_t dv_padded) {
+               const float* k_rows, const float* v, int64_t v_stride, int64_t dv_padded) {
   int64_t used = 0;
   for (int r = 0; r < RB; ++r) {
     const int64_t valid = min64(keys, static_cast<int64_t>(it.kv_len[(r0 + r) / it.heads]) - first_key);
     used = valid > used ? valid : used;
   }
-  scores_of<RB>(sc.q + r0 * it.dk, it.dk, sc.kt, used, sc.s);
+  if (k_rows)
+    scores_direct<RB>(sc.q + r0 * it.dk, it.dk, k_rows, used, sc.s);
+  else
+    scores_of<RB>(sc.q + r0 * it.dk, it.dk, sc.kt, used, sc.s);
   for (int r = 0; r < RB; ++r) {
     const int64_t row = r0 + r;
     const int64_t valid = min64(keys, static_cast<int64_t>(it.kv_len[row / it.heads]) - first_key);
@@ -214,9 +248,11 @@ void attention_item(const AttentionItem& it, float* scratch) {
     sc.l[r] = 0.f;
   }
 
+  const bool direct = rows <= kDirectRows;
   for (int64_t first_key = 0; first_key < longest; first_key += kBlockKeys) {
     const int64_t keys = min64(kBlockKeys, longest - first_key);
-    transpose_keys(it.k + first_key * dk, dk, keys, sc.kt);
+    const float* k_rows = direct ? it.k + first_key * dk : nullptr;
+    if (!direct) transpose_keys(it.k + first_key * dk, dk, keys, sc.kt);
     const float* v = it.v + first_key * dv;
     int64_t v_stride = dv;
     if (dv % kLanes) {  // pad value rows to whole vectors
@@ -234,10 +270,10 @@ void attention_item(const AttentionItem& it, float* scratch) {
       for (int64_t r = r0; r < r0 + rb; ++r) any = any || it.kv_len[r / it.heads] > first_key;
       if (!any) continue;
       switch (rb) {
-        case 1: row_block<1>(it, sc, r0, first_key, keys, v, v_stride, dv_padded); break;
-        case 2: row_block<2>(it, sc, r0, first_key, keys, v, v_stride, dv_padded); break;
-        case 3: row_block<3>(it, sc, r0, first_key, keys, v, v_stride, dv_padded); break;
-        default: row_block<kRowBlock>(it, sc, r0, first_key, keys, v, v_stride, dv_padded); break;
+        case 1: row_block<1>(it, sc, r0, first_key, keys, k_rows, v, v_stride, dv_padded); break;
+        case 2: row_block<2>(it, sc, r0, first_key, keys, k_rows, v, v_stride, dv_padded); break;
+        case 3: row_block<3>(it, sc, r0, first_key, keys, k_rows, v, v_stride, dv_padded); break;
+        default: row_block<kRowBlock>(it, sc, r0, first_key, keys, k_rows, v, v_stride, dv_padded); break;
       }
     }
   }
