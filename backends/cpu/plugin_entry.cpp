@@ -43,6 +43,7 @@ constexpr char k_sum_squares[] = "sum_squares";
 constexpr char k_scale[] = "scale";
 constexpr char k_add_gumbel_noise[] = "add_gumbel_noise";
 constexpr char k_argmax_rows[] = "argmax_rows";
+constexpr char k_route_and_permute[] = "route_and_permute";
 
 const moe_backend_ops kOps = {
     .struct_size = sizeof(moe_backend_ops),
@@ -99,6 +100,7 @@ const moe_backend_ops kOps = {
     .replay_step = cpu_replay_step,
     .destroy_step = cpu_destroy_step,
     .argmax_rows = Recordable<cpu_argmax_rows, k_argmax_rows>::call,
+    .route_and_permute = Recordable<cpu_route_and_permute, k_route_and_permute>::call,
 };
 
 const moe_plugin_descriptor kDescriptor = {

@@ -10,6 +10,7 @@
 #include "device_buffer.h"
 #include "device_math.cuh"
 #include "index_checks.h"
+#include "moe_permute.h"
 #include "moe_permute_device.h"
 #include "tensor_checks.h"
 
@@ -71,25 +72,31 @@ void check_unpermute(const moe_tensor* y_sorted, const moe_tensor* source, const
 
 }  // namespace
 
+void check_permute(const moe_tensor* x, const moe_tensor* ids, int32_t num_experts, const moe_tensor* x_sorted,
+                   const moe_tensor* offsets, const moe_tensor* source) {
+  check_tensor(x, "x", MOE_DTYPE_F32, 2);
+  check_tensor(ids, "ids", MOE_DTYPE_I32, 2);
+  const int64_t tokens = x->shape[0], dim = x->shape[1], top_k = ids->shape[1];
+  if (ids->shape[0] != tokens)
+    invalid("ids " + shape_string(*ids) + " must have one row per token of x " + shape_string(*x));
+  if (num_experts < 1) invalid("num_experts=" + std::to_string(num_experts) + " must be at least 1");
+  const int64_t rows = tokens * top_k;
+  if (check_tensor(x_sorted, "x_sorted", MOE_DTYPE_F32, -1) != rows * dim)
+    invalid("x_sorted " + shape_string(*x_sorted) + " must hold [tokens * top_k = " + std::to_string(rows) +
+            ", dim = " + std::to_string(dim) + "]");
+  if (check_tensor(offsets, "offsets", MOE_DTYPE_I64, -1) != int64_t{num_experts} + 1)
+    invalid("offsets " + shape_string(*offsets) + " must have num_experts + 1 = " +
+            std::to_string(int64_t{num_experts} + 1) + " entries");
+  if (check_tensor(source, "source", MOE_DTYPE_I32, -1) != rows)
+    invalid("source " + shape_string(*source) + " must have tokens * top_k = " + std::to_string(rows) + " entries");
+  if (rows > INT32_MAX) invalid("tokens * top_k = " + std::to_string(rows) + " does not fit the i32 source indices");
+}
+
 moe_status cuda_moe_permute(moe_backend* be, const moe_tensor* x, const moe_tensor* ids, int32_t num_experts,
                             moe_tensor* x_sorted, moe_tensor* offsets, moe_tensor* source) {
   return guarded(be, [&](moe_backend& b) {
-    check_tensor(x, "x", MOE_DTYPE_F32, 2);
-    check_tensor(ids, "ids", MOE_DTYPE_I32, 2);
-    const int64_t tokens = x->shape[0], dim = x->shape[1], top_k = ids->shape[1];
-    if (ids->shape[0] != tokens)
-      invalid("ids " + shape_string(*ids) + " must have one row per token of x " + shape_string(*x));
-    if (num_experts < 1) invalid("num_experts=" + std::to_string(num_experts) + " must be at least 1");
-    const int64_t rows = tokens * top_k;
-    if (check_tensor(x_sorted, "x_sorted", MOE_DTYPE_F32, -1) != rows * dim)
-      invalid("x_sorted " + shape_string(*x_sorted) + " must hold [tokens * top_k = " + std::to_string(rows) +
-              ", dim = " + std::to_string(dim) + "]");
-    if (check_tensor(offsets, "offsets", MOE_DTYPE_I64, -1) != int64_t{num_experts} + 1)
-      invalid("offsets " + shape_string(*offsets) + " must have num_experts + 1 = " +
-              std::to_string(int64_t{num_experts} + 1) + " entries");
-    if (check_tensor(source, "source", MOE_DTYPE_I32, -1) != rows)
-      invalid("source " + shape_string(*source) + " must have tokens * top_k = " + std::to_string(rows) + " entries");
-    if (rows > INT32_MAX) invalid("tokens * top_k = " + std::to_string(rows) + " does not fit the i32 source indices");
+    check_permute(x, ids, num_experts, x_sorted, offsets, source);
+    const int64_t tokens = x->shape[0], dim = x->shape[1], top_k = ids->shape[1], rows = tokens * top_k;
     if (recording(b)) {
       permute_on_device(b, data_of<const float>(x), data_of<const int32_t>(ids), tokens, top_k, num_experts, dim,
                         data_of<float>(x_sorted), data_of<int64_t>(offsets), data_of<int32_t>(source));

@@ -4,12 +4,12 @@
 
 #include "device_index_checks.cuh"
 #include "device_math.cuh"
+#include "permute_block.cuh"
 #include "pdl_launch.cuh"
 
 namespace moe_cuda {
 namespace {
 
-constexpr int kSortThreads = 256;
 constexpr size_t kMaxSharedBytes = 48 * 1024;
 
 // counts: [experts + 1] buckets in shared memory; bucket `experts` takes the rows with a bad id.
@@ -20,62 +20,7 @@ __global__ void __launch_bounds__(kSortThreads)
   __shared__ int scan[kSortThreads];
   __shared__ int chunk[kSortThreads];
   pdl_wait_and_release();
-  const int tid = threadIdx.x, buckets = experts + 1;
-  const int64_t rows = tokens * top_k;
-  for (int e = tid; e < buckets; e += kSortThreads) counts[e] = 0;
-  __syncthreads();
-  for (int64_t f = tid; f < rows; f += kSortThreads) {
-    const int id = ids[f];
-    const bool ok = index_ok(errors, IndexCheck::kPermuteIds, f / top_k, f % top_k, id, 0, experts - 1);
-    atomicAdd(&counts[ok ? id : experts], 1);
-  }
-  __syncthreads();
-  // Exclusive scan of the counts: each thread sums a run of buckets, the runs' sums are scanned.
-  const int per = (buckets + kSortThreads - 1) / kSortThreads, lo = min(tid * per, buckets),
-            hi = min(lo + per, buckets);
-  int sum = 0;
-  for (int e = lo; e < hi; ++e) sum += counts[e];
-  scan[tid] = sum;
-  __syncthreads();
-  for (int step = 1; step < kSortThreads; step *= 2) {
-    const int v = tid >= step ? scan[tid - step] : 0;
-    __syncthreads();
-    scan[tid] += v;
-    __syncthreads();
-  }
-  int start = scan[tid] - sum;
-  for (int e = lo; e < hi; ++e) {
-    const int c = counts[e];
-    counts[e] = start;  // from here on: the bucket's next free row
-    offsets[e] = start;  // offsets[experts]: where the bad rows begin, i.e. the number of good rows
-    start += c;
-  }
-  __syncthreads();
-  // Placement in flat order, a chunk of kSortThreads flat indices at a time: within a chunk, a row's place
-  // in its bucket is the number of earlier rows of the chunk in that bucket.
-  for (int64_t f0 = 0; f0 < rows; f0 += kSortThreads) {
-    const int64_t f = f0 + tid;
-    int b = -1;
-    if (f < rows) {
-      const int id = ids[f];
-      b = id >= 0 && id < experts ? id : experts;
-    }
-    chunk[tid] = b;
-    __syncthreads();
-    if (b >= 0) {
-      int rank = 0;
-      for (int i = 0; i < tid; ++i) rank += chunk[i] == b;
-      source[counts[b] + rank] = static_cast<int32_t>(f);
-    }
-    __syncthreads();
-    if (b >= 0) atomicAdd(&counts[b], 1);
-    __syncthreads();
-  }
-  // source is complete and visible to the block: copy the rows.
-  for (int64_t i = tid; i < rows * dim; i += kSortThreads) {
-    const int64_t r = i / dim;
-    x_sorted[i] = x[source[r] / top_k * dim + i % dim];
-  }
+  permute_in_block(x, ids, tokens, top_k, experts, dim, x_sorted, offsets, source, errors, counts, scan, chunk);
 }
 
 constexpr int kCombineColumns = 4;  // output columns per thread

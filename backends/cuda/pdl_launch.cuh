@@ -4,8 +4,9 @@
 // end and the next one's start. A kernel launched by launch_pdl while a step is recorded may be
 // scheduled before the kernel ahead of it has finished (stream capture keeps this as a programmatic
 // edge of the graph); it then waits in pdl_wait_and_release() until that kernel has completed and its
-// memory is visible. Every kernel launched by launch_pdl calls pdl_wait_and_release() as its first
-// statement, before it reads or writes any global memory. It then lets its own successor be scheduled:
+// memory is visible. Every kernel launched by launch_pdl calls pdl_wait_and_release() before it reads or
+// writes any global memory; only a prefetch into L2 may come first (a hint, which cannot change what is
+// read later): of weights, which no kernel of a decode step writes (route_and_permute.cu). It then lets its own successor be scheduled:
 // the successor waits for this kernel's completion in the same way, so the order of the stream holds.
 //
 // griddepcontrol exists from sm_90 on. The plugin's sm_90a machine code has it; its compute_80 PTX,

@@ -64,6 +64,7 @@ namespace {
     .replay_step = OP(replay_step), \
     .destroy_step = cuda_destroy_step, \
     .argmax_rows = OP(argmax_rows), \
+    .route_and_permute = OP(route_and_permute), \
   }
 
 #define MOE_CUDA_PLAIN_OP(name) cuda_##name
@@ -114,6 +115,7 @@ constexpr char k_record_begin[] = "record_begin";
 constexpr char k_record_end[] = "record_end";
 constexpr char k_replay_step[] = "replay_step";
 constexpr char k_argmax_rows[] = "argmax_rows";
+constexpr char k_route_and_permute[] = "route_and_permute";
 #define MOE_CUDA_PROFILED_OP(name) Profiled<cuda_##name, k_##name>::call
 const moe_backend_ops kProfiledOps = MOE_CUDA_OP_TABLE(MOE_CUDA_PROFILED_OP);
 

@@ -55,12 +55,17 @@ bool small_m_product(const moe_backend& be, bool trans_a, bool trans_b, int64_t 
 
 }  // namespace
 
+bool small_m_gemm_applies(const moe_backend& be, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                          const void* a, moe_dtype a_type, int64_t lda, const void* b, moe_dtype b_type, int64_t ldb,
+                          moe_dtype c_type) {
+  return k > 0 && n / kGemvWarps < INT_MAX &&
+         small_m_product(be, trans_a, trans_b, m, k, a, a_type, lda, b, b_type, ldb, c_type);
+}
+
 bool try_small_m_gemm(moe_backend& be, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                       const void* a, moe_dtype a_type, int64_t lda, const void* b, moe_dtype b_type, int64_t ldb,
                       float beta, void* c, moe_dtype c_type, int64_t ldc) {
-  if (k <= 0 || n / kGemvWarps >= INT_MAX ||
-      !small_m_product(be, trans_a, trans_b, m, k, a, a_type, lda, b, b_type, ldb, c_type))
-    return false;
+  if (!small_m_gemm_applies(be, trans_a, trans_b, m, n, k, a, a_type, lda, b, b_type, ldb, c_type)) return false;
   const unsigned blocks = static_cast<unsigned>((n + kGemvWarps - 1) / kGemvWarps);
   if (b_type == MOE_DTYPE_BF16)
     launch_pdl(be, "small_m_gemm", small_m_gemm<__nv_bfloat16>, blocks, kGemvWarps * 32, 0,

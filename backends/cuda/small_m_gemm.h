@@ -14,6 +14,10 @@ namespace moe_cuda {
 // shape (A f32 [m <= 16, k] row-major, B bf16 [n, k] transposed, or f32 where the instance computes f32
 // products exactly, C f32, 16-byte aligned operands);
 // returns false, launching nothing, otherwise. Arguments already checked as the gemm op documents them.
+// Whether try_small_m_gemm would compute this product itself (and not leave it to cuBLAS).
+bool small_m_gemm_applies(const moe_backend& be, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                          const void* a, moe_dtype a_type, int64_t lda, const void* b, moe_dtype b_type, int64_t ldb,
+                          moe_dtype c_type);
 bool try_small_m_gemm(moe_backend& be, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                       const void* a, moe_dtype a_type, int64_t lda, const void* b, moe_dtype b_type, int64_t ldb,
                       float beta, void* c, moe_dtype c_type, int64_t ldc);

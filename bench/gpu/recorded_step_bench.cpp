@@ -4,8 +4,11 @@
 // through the backend's op table (plugin ABI 1.2: record_begin ... replay_step). Then each op group recorded
 // alone over the 16 layers: its replay time per layer, launch gaps included. Prints a table and one JSON
 // line. The positions move from step to step (inputs copied in before each replay), as in decoding.
+// --route-and-permute runs the router product, routing and dispatch as the one op of plugin ABI 1.4, as the
+// model does (on CUDA its one-block kernel also needs MOE_CUDA_FUSED_DISPATCH=1), instead of three ops.
 //
 // Usage: moe_bench_recorded_step [--backend cuda] [--plugin-dir DIR] [--capacity N] [--shared-weights]
+//                                [--route-and-permute]
 //   (default plugin dir: MOE_PLUGIN_DIR; capacity: the KV cache's positions, 4096 by default; the decode
 //   benchmark's generate calls use 81: a 16-id prompt and 65 new tokens)
 #include <algorithm>
@@ -78,16 +81,16 @@ int main(int argc, char** argv) {
   std::string backend = "cuda";
   const char* plugin_dir = std::getenv("MOE_PLUGIN_DIR");
   int64_t capacity = 4096;
-  bool shared_weights = false;
+  bool shared_weights = false, route_and_permute = false;
   auto usage = [] {
     std::fprintf(stderr, "usage: moe_bench_recorded_step [--backend NAME] [--plugin-dir DIR] [--capacity N >= 32] "
-                         "[--shared-weights]\n");
+                         "[--shared-weights] [--route-and-permute]\n");
     return 2;
   };
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--shared-weights") {
-      shared_weights = true;
+    if (arg == "--shared-weights" || arg == "--route-and-permute") {
+      (arg == "--shared-weights" ? shared_weights : route_and_permute) = true;
       continue;
     }
     if (i + 1 >= argc) return usage();
@@ -146,7 +149,7 @@ int main(int argc, char** argv) {
     auto check = [&](moe_status s, const char* name) { b.check(s, name); };
     const moe_backend_ops& op = b.op();
     // The layer's ops in groups, each a function of the layer (so that each group can be recorded alone).
-    const std::vector<std::pair<const char*, std::function<void(int64_t)>>> groups = {
+    std::vector<std::pair<const char*, std::function<void(int64_t)>>> groups = {
         {"rmsnorm (attention)", [&](int64_t) { check(op.rmsnorm(h(), ref(x), ref(norm_w), 1e-5f, ref(hn)), "rmsnorm"); }},
         {"gemm qkv", [&](int64_t l) {
            check(op.gemm(h(), 0, 1, 1, 3 * dim, dim, 1.f, hn.data(), MOE_DTYPE_F32, dim, w(wqkv, l).data(), MOE_DTYPE_BF16,
@@ -190,6 +193,22 @@ int main(int argc, char** argv) {
          }},
         {"moe_unpermute", [&](int64_t) { check(op.moe_unpermute(h(), ref(ys), ref(src), ref(rw), 1, ref(x)), "moe_unpermute"); }},
     };
+    if (route_and_permute) {
+      if (!be.has_route_and_permute()) {
+        std::fprintf(stderr, "backend '%s' has no route_and_permute (plugin ABI 1.4)\n", be.name().c_str());
+        return 1;
+      }
+      // The three groups from "gemm router" to "moe_permute" become one.
+      auto first = std::find_if(groups.begin(), groups.end(),
+                                [](const auto& g) { return std::strcmp(g.first, "gemm router") == 0; });
+      first = groups.erase(first, first + 3);
+      groups.insert(first, {"route_and_permute", [&](int64_t l) {
+                              check(op.route_and_permute(h(), ref(hn), ref(w(router, l)), 0, nullptr, 1, 1,
+                                                         static_cast<int32_t>(top_k), 1, 1.f, ref(logits), ref(rid),
+                                                         ref(rw), ref(xs), ref(off), ref(src)),
+                                    "route_and_permute");
+                            }});
+    }
     auto step_ops = [&] {
       for (int64_t l = 0; l < layers; ++l)
         for (const auto& g : groups) g.second(l);

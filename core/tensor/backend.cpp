@@ -128,6 +128,10 @@ bool Backend::has_argmax_rows() const {
   return has(&moe_backend_ops::argmax_rows, offsetof(moe_backend_ops, argmax_rows));
 }
 
+bool Backend::has_route_and_permute() const {
+  return has(&moe_backend_ops::route_and_permute, offsetof(moe_backend_ops, route_and_permute));
+}
+
 bool Backend::can_record() const {
   return has(&moe_backend_ops::record_begin, offsetof(moe_backend_ops, record_begin)) &&
          has(&moe_backend_ops::destroy_step, offsetof(moe_backend_ops, destroy_step)) && ops_->record_end &&

@@ -44,6 +44,10 @@ class Backend {
   // Whether the plugin takes each row's argmax on the device (plugin ABI 1.3; ops::argmax_rows). Where
   // it does not, greedy decoding copies the logits and takes the argmax on the host.
   bool has_argmax_rows() const;
+  // Whether the plugin runs a MoE layer's router and dispatch as one op (plugin ABI 1.4;
+  // ops::route_and_permute). Where it does not, ops::route_and_permute calls gemm, the router and
+  // moe_permute in turn.
+  bool has_route_and_permute() const;
 
   // Recorded steps (plugin ABI 1.2). Blocks that the recording thread allocates between begin_recording
   // and end_recording belong to the recording's pool until release_pool: replays write into them, so the

@@ -235,6 +235,56 @@ Permuted moe_permute(const Tensor& x, const Tensor& ids, int num_experts) {
   return p;
 }
 
+Dispatch route_and_permute(const Tensor& h, const Tensor& router, const RouterSpec& spec) {
+  const char* op = "route_and_permute";
+  expect_dtype(h, MOE_DTYPE_F32, op, "h");
+  expect_ndim(h, 2, op, "h");
+  expect_float(router, op, "router");
+  expect_ndim(router, 2, op, "router");
+  expect(router.dim(1) == h.dim(1), op,
+         "router " + shape_string(router.shape()) + " must be [experts, dim] for h " + shape_string(h.shape()));
+  expect_same_backend(h, router, op);
+  expect(spec.sigmoid || !spec.bias, op, "a bias is for the sigmoid router only");
+  Backend& be = h.backend();
+  if (!be.has_route_and_permute()) {
+    Dispatch d;
+    d.logits = linear(h, router);
+    d.routing = spec.sigmoid ? route_sigmoid_group_topk(d.logits, spec.bias, spec.n_group, spec.topk_group, spec.top_k,
+                                                        spec.normalize, spec.scaling)
+                             : route_softmax_topk(d.logits, spec.top_k, spec.normalize);
+    d.permuted = moe_permute(h, d.routing.ids, static_cast<int>(router.dim(0)));
+    return d;
+  }
+  // The checks of the three ops, so the backend sees consistent arguments.
+  const int64_t tokens = h.dim(0), experts = router.dim(0), rows = tokens * spec.top_k;
+  expect(spec.top_k >= 1 && spec.top_k <= experts, op, "top_k out of range");
+  if (spec.sigmoid) {
+    expect(spec.n_group >= 1 && experts % spec.n_group == 0 && spec.topk_group >= 1 && spec.topk_group <= spec.n_group,
+           op, "groups do not divide the experts");
+    expect(spec.top_k <= spec.topk_group * (experts / spec.n_group), op,
+           "top_k larger than the experts in chosen groups");
+    if (spec.bias) {
+      expect_dtype(*spec.bias, MOE_DTYPE_F32, op, "bias");
+      expect(spec.bias->numel() == experts, op, "bias must have one entry per expert");
+      expect_same_backend(h, *spec.bias, op);
+    }
+  }
+  Dispatch d;
+  d.logits = Tensor::empty(be, MOE_DTYPE_F32, {tokens, experts});
+  d.routing = {Tensor::empty(be, MOE_DTYPE_I32, {tokens, spec.top_k}), Tensor::empty(be, MOE_DTYPE_F32, {tokens, spec.top_k})};
+  d.permuted = {Tensor::empty(be, MOE_DTYPE_F32, {rows, h.dim(1)}), Tensor::empty(be, MOE_DTYPE_I64, {experts + 1}),
+                Tensor::empty(be, MOE_DTYPE_I32, {rows})};
+  moe_tensor hr = h.ref(), rr = router.ref(), lr = d.logits.ref(), ir = d.routing.ids.ref(),
+             wr = d.routing.weights.ref(), xr = d.permuted.x_sorted.ref(), orf = d.permuted.offsets.ref(),
+             sr = d.permuted.source.ref();
+  moe_tensor br = spec.bias ? spec.bias->ref() : moe_tensor{};
+  be.check(be.ops().route_and_permute(be.handle(), &hr, &rr, spec.sigmoid ? 1 : 0, spec.bias ? &br : nullptr,
+                                      spec.n_group, spec.topk_group, spec.top_k, spec.normalize ? 1 : 0, spec.scaling,
+                                      &lr, &ir, &wr, &xr, &orf, &sr),
+           op);
+  return d;
+}
+
 Tensor expert_mlp(const Tensor& x_sorted, const Tensor& offsets, const Tensor& gate_up, const Tensor& down,
                   int activation) {
   const char* op = "expert_mlp";

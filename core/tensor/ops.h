@@ -52,6 +52,24 @@ struct Permuted {
   Tensor source;    // i32 [tokens*top_k]
 };
 Permuted moe_permute(const Tensor& x, const Tensor& ids, int num_experts);
+
+// A MoE layer's router and dispatch: logits = h . router^T, routing as route_sigmoid_group_topk (sigmoid,
+// with bias and groups) or route_softmax_topk, then moe_permute(h, ids, experts). One backend op where the
+// plugin has route_and_permute (plugin ABI 1.4; a recorded decode step runs it as one kernel), else the
+// three ops in turn: the same results either way.
+struct RouterSpec {
+  bool sigmoid = false;
+  const Tensor* bias = nullptr;  // sigmoid only; may be null
+  int n_group = 1, topk_group = 1, top_k = 1;
+  bool normalize = true;
+  float scaling = 1.f;
+};
+struct Dispatch {
+  Tensor logits;  // f32 [tokens, experts]
+  Routing routing;
+  Permuted permuted;
+};
+Dispatch route_and_permute(const Tensor& h, const Tensor& router, const RouterSpec& spec);
 Tensor expert_mlp(const Tensor& x_sorted, const Tensor& offsets, const Tensor& gate_up, const Tensor& down,
                   int activation);
 void moe_unpermute(const Tensor& y_sorted, const Tensor& source, const Tensor& weights, bool accumulate, Tensor& out);

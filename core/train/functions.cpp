@@ -292,6 +292,19 @@ int64_t expert_capacity(float capacity_factor, int64_t tokens, int top_k, int nu
 MoeOutput routed_experts(Tape* tape, const Var& h, const Var& router, const Tensor* router_bias, const Var& gate_up,
                          const Var& down, const MoeRouting& r, const Var& residual) {
   MoeOutput out;
+  if (!r.gumbel && r.capacity_factor <= 0 && !recording(tape, {&h, &router, &gate_up, &down, &residual})) {
+    // Inference: nothing to differentiate, no noise, no capacity. Router and dispatch are one op, which
+    // a recorded decode step runs as one kernel where the backend has it (ops::route_and_permute).
+    const ops::RouterSpec spec{r.sigmoid, router_bias, r.n_group, r.topk_group, r.top_k, r.normalize, r.scaling};
+    ops::Dispatch d = ops::route_and_permute(h.value, router.value, spec);
+    out.router_logits = constant(d.logits);
+    out.ids = d.routing.ids;
+    Tensor y_sorted = ops::expert_mlp(d.permuted.x_sorted, d.permuted.offsets, gate_up.value, down.value, r.activation);
+    Tensor sum = residual.value;
+    ops::moe_unpermute(y_sorted, d.permuted.source, d.routing.weights, true, sum);
+    out.y = constant(sum);
+    return out;
+  }
   out.router_logits = linear(tape, h, router);
   const Tensor& logits = out.router_logits.value;
   // Gumbel-softmax style exploration: experts are chosen from (logits + Gumbel noise) / temperature,

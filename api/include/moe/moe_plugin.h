@@ -25,7 +25,8 @@ extern "C" {
 #endif
 
 #define MOE_PLUGIN_ABI_MAJOR 1
-#define MOE_PLUGIN_ABI_MINOR 3 /* 1.1: collectives appended to moe_backend_ops; 1.2: recorded steps; 1.3: argmax_rows */
+#define MOE_PLUGIN_ABI_MINOR 4 /* 1.1: collectives appended to moe_backend_ops; 1.2: recorded steps; 1.3: argmax_rows;
+                                  1.4: route_and_permute */
 #define MOE_PLUGIN_ABI_VERSION ((uint32_t)((MOE_PLUGIN_ABI_MAJOR << 16) | MOE_PLUGIN_ABI_MINOR))
 #define MOE_PLUGIN_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define MOE_PLUGIN_ABI_MINOR_OF(v) ((uint32_t)(v)&0xffffu)
@@ -382,6 +383,23 @@ typedef struct moe_backend_ops {
    * (unlike torch.argmax), and a row of only NaN gives 0. -inf is an ordinary value (a row of -inf and NaN
    * gives its first -inf). A math op: recorded like the others while recording. */
   moe_status (*argmax_rows)(moe_backend* be, const moe_tensor* x, moe_tensor* out);
+
+  /* ---- appended in ABI 1.4 (NULL where a backend has none; the core then calls the three ops below in turn) ----
+   * A MoE layer's router and dispatch in one op, so that a decode step can run them as one kernel:
+   *   logits = gemm(h, router^T)   h f32 [tokens, dim], router f32 or bf16 [experts, dim]; logits f32 [tokens,
+   *                                experts], computed as gemm computes it (alpha 1, beta 0);
+   *   ids, weights = route_sigmoid_group_topk(logits, bias, n_group, topk_group, top_k, normalize, scaling)
+   *                                where sigmoid != 0, else route_softmax_topk(logits, top_k, normalize) (bias
+   *                                must then be NULL; n_group, topk_group and scaling are ignored);
+   *   x_sorted, offsets, source = moe_permute(h, ids, experts).
+   * Shapes, dtypes and errors are those of the three ops (an error names the op's tensor as they do). The
+   * results are the ones those ops give called one after the other, bit for bit. A math op: recorded like the
+   * others while recording. */
+  moe_status (*route_and_permute)(moe_backend* be, const moe_tensor* h, const moe_tensor* router, int32_t sigmoid,
+                                  const moe_tensor* bias, int32_t n_group, int32_t topk_group, int32_t top_k,
+                                  int32_t normalize, float scaling, moe_tensor* logits, moe_tensor* ids,
+                                  moe_tensor* weights, moe_tensor* x_sorted, moe_tensor* offsets,
+                                  moe_tensor* source);
 } moe_backend_ops;
 
 /* ------------------------------------------------------------------------------------------------
