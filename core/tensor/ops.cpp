@@ -34,6 +34,19 @@ void expect_same_backend(const Tensor& a, const Tensor& b, const char* op) {
   expect(&a.backend() == &b.backend(), op, "tensors live on different backends");
 }
 
+// The sigmoid router's groups and bias for `experts` experts; `on` is a tensor of the op (same backend).
+void expect_sigmoid_groups(const char* op, const Tensor& on, int64_t experts, const Tensor* bias, int n_group,
+                           int topk_group, int top_k) {
+  expect(n_group >= 1 && experts % n_group == 0 && topk_group >= 1 && topk_group <= n_group, op,
+         "groups do not divide the experts");
+  expect(top_k >= 1 && top_k <= topk_group * (experts / n_group), op, "top_k larger than the experts in chosen groups");
+  if (bias) {
+    expect_dtype(*bias, MOE_DTYPE_F32, op, "bias");
+    expect(bias->numel() == experts, op, "bias must have one entry per expert");
+    expect_same_backend(on, *bias, op);
+  }
+}
+
 }  // namespace
 
 void gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, Tensor& c, float alpha, float beta) {
@@ -200,14 +213,7 @@ Routing route_sigmoid_group_topk(const Tensor& logits, const Tensor* bias, int n
   const char* op = "route_sigmoid_group_topk";
   expect_dtype(logits, MOE_DTYPE_F32, op, "logits");
   expect_ndim(logits, 2, op, "logits");
-  int64_t experts = logits.dim(1);
-  expect(n_group >= 1 && experts % n_group == 0 && topk_group >= 1 && topk_group <= n_group, op,
-         "groups do not divide the experts");
-  expect(top_k >= 1 && top_k <= topk_group * (experts / n_group), op, "top_k larger than the experts in chosen groups");
-  if (bias) {
-    expect_dtype(*bias, MOE_DTYPE_F32, op, "bias");
-    expect(bias->numel() == experts, op, "bias must have one entry per expert");
-  }
+  expect_sigmoid_groups(op, logits, logits.dim(1), bias, n_group, topk_group, top_k);
   Backend& be = logits.backend();
   Routing r{Tensor::empty(be, MOE_DTYPE_I32, {logits.dim(0), top_k}),
             Tensor::empty(be, MOE_DTYPE_F32, {logits.dim(0), top_k})};
@@ -258,17 +264,7 @@ Dispatch route_and_permute(const Tensor& h, const Tensor& router, const RouterSp
   // The checks of the three ops, so the backend sees consistent arguments.
   const int64_t tokens = h.dim(0), experts = router.dim(0), rows = tokens * spec.top_k;
   expect(spec.top_k >= 1 && spec.top_k <= experts, op, "top_k out of range");
-  if (spec.sigmoid) {
-    expect(spec.n_group >= 1 && experts % spec.n_group == 0 && spec.topk_group >= 1 && spec.topk_group <= spec.n_group,
-           op, "groups do not divide the experts");
-    expect(spec.top_k <= spec.topk_group * (experts / spec.n_group), op,
-           "top_k larger than the experts in chosen groups");
-    if (spec.bias) {
-      expect_dtype(*spec.bias, MOE_DTYPE_F32, op, "bias");
-      expect(spec.bias->numel() == experts, op, "bias must have one entry per expert");
-      expect_same_backend(h, *spec.bias, op);
-    }
-  }
+  if (spec.sigmoid) expect_sigmoid_groups(op, h, experts, spec.bias, spec.n_group, spec.topk_group, spec.top_k);
   Dispatch d;
   d.logits = Tensor::empty(be, MOE_DTYPE_F32, {tokens, experts});
   d.routing = {Tensor::empty(be, MOE_DTYPE_I32, {tokens, spec.top_k}), Tensor::empty(be, MOE_DTYPE_F32, {tokens, spec.top_k})};
