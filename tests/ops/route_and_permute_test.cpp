@@ -154,6 +154,9 @@ TEST_P(RouteAndPermuteTest, EagerCallMatchesTheThreeOpsBitForBit) {
 TEST_P(RouteAndPermuteTest, RecordedCallMatchesTheThreeOpsRecorded) {
   if (!be().can_record()) GTEST_SKIP() << "backend '" << be().name() << "' cannot record steps";
   uint32_t seed = 800;
+  struct Unset {
+    ~Unset() { unsetenv("MOE_CUDA_FUSED_DISPATCH"); }  // also when a check throws
+  } unset;
   for (const char* fused : {"0", "1"}) {
     setenv("MOE_CUDA_FUSED_DISPATCH", fused, 1);
     for (const DispatchCase& c : kCases) {
@@ -180,7 +183,6 @@ TEST_P(RouteAndPermuteTest, RecordedCallMatchesTheThreeOpsRecorded) {
       be().ops().destroy_step(be().handle(), three);
     }
   }
-  unsetenv("MOE_CUDA_FUSED_DISPATCH");
 }
 
 TEST_P(RouteAndPermuteTest, BadArgumentsNameWhatIsWrong) {
