@@ -108,14 +108,14 @@ moe_status cuda_route_and_permute(moe_backend* be, const moe_tensor* h, const mo
       invalid("logits " + shape_string(*logits) + " must be [tokens, experts] = [" + std::to_string(tokens) + ", " +
               std::to_string(experts) + "]");
     if (!sigmoid && bias) invalid("bias is given, but the softmax router takes none (sigmoid = 0)");
-    check_router(logits, top_k, ids, weights);
-    if (sigmoid) check_sigmoid_router(experts, bias, n_group, topk_group, top_k);
-    check_permute(h, ids, static_cast<int32_t>(experts), x_sorted, offsets, source);
     one_block = recording(b) && one_block_switched_on() && tokens >= 1 && tokens <= kMaxBlockTokens &&
                 static_cast<size_t>(experts + 1) * sizeof(int) <= kMaxCountBytes &&
                 small_m_gemm_applies(b, false, true, tokens, experts, dim, h->data, MOE_DTYPE_F32, dim, router->data,
                                      router->dtype, dim, MOE_DTYPE_F32);
-    if (!one_block) return;
+    if (!one_block) return;  // the three ops below check the rest themselves
+    check_router(logits, top_k, ids, weights);
+    if (sigmoid) check_sigmoid_router(experts, bias, n_group, topk_group, top_k);
+    check_permute(h, ids, static_cast<int32_t>(experts), x_sorted, offsets, source);
     const size_t smem = static_cast<size_t>(experts + 1) * sizeof(int);
     const float* bias_data = bias ? data_of<const float>(bias) : nullptr;
     if (router->dtype == MOE_DTYPE_BF16)

@@ -123,7 +123,7 @@ TEST_P(ArgmaxTest, NanIsNeverChosenAndInfinitiesAreValues) {
   EXPECT_EQ(reference_argmax(row(5), n), n - 1);
 }
 
-TEST_P(ArgmaxTest, NoRowsIsNothingToDo) {
+TEST_P(ArgmaxTest, NoRowsGiveAnEmptyResult) {
   Tensor out = ops::argmax_rows(Tensor::empty(be(), MOE_DTYPE_F32, {0, 5}));
   EXPECT_EQ(out.numel(), 0);
 }

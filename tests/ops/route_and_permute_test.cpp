@@ -59,6 +59,20 @@ class RouteAndPermuteTest : public BackendTest {
       GTEST_SKIP() << "backend '" << be().name() << "' has no route_and_permute (plugin ABI 1.4)";
   }
 
+  struct Inputs {
+    Tensor h, router, bias;
+  };
+  // Seeded h, router (of the case's dtype) and bias of a case; `seed` moves past the three draws.
+  Inputs inputs(const DispatchCase& c, uint32_t& seed) {
+    Inputs in;
+    in.h = upload_f32(random_floats(static_cast<size_t>(c.tokens * c.dim), seed++), {c.tokens, c.dim});
+    in.router = upload_float(rounded_if_bf16(random_floats(static_cast<size_t>(c.experts * c.dim), seed++),
+                                             c.router_type),
+                             c.router_type, {c.experts, c.dim});
+    in.bias = upload_f32(random_floats(static_cast<size_t>(c.experts), seed++, -0.1f, 0.1f), {c.experts});
+    return in;
+  }
+
   ops::RouterSpec spec_of(const DispatchCase& c, const Tensor* bias) {
     return ops::RouterSpec{c.sigmoid, bias, c.n_group, c.topk_group, c.top_k, true, c.scaling};
   }
@@ -138,13 +152,9 @@ TEST_P(RouteAndPermuteTest, EagerCallMatchesTheThreeOpsBitForBit) {
   uint32_t seed = 700;
   for (const DispatchCase& c : kCases) {
     SCOPED_TRACE(c.name);
-    Tensor h = upload_f32(random_floats(static_cast<size_t>(c.tokens * c.dim), seed++), {c.tokens, c.dim});
-    Tensor router = upload_float(rounded_if_bf16(random_floats(static_cast<size_t>(c.experts * c.dim), seed++),
-                                                 c.router_type),
-                                 c.router_type, {c.experts, c.dim});
-    Tensor bias = upload_f32(random_floats(static_cast<size_t>(c.experts), seed++, -0.1f, 0.1f), {c.experts});
-    const ops::RouterSpec s = spec_of(c, c.bias ? &bias : nullptr);
-    expect_same(ops::route_and_permute(h, router, s), separately(h, router, s));
+    Inputs in = inputs(c, seed);
+    const ops::RouterSpec s = spec_of(c, c.bias ? &in.bias : nullptr);
+    expect_same(ops::route_and_permute(in.h, in.router, s), separately(in.h, in.router, s));
   }
 }
 
@@ -161,12 +171,9 @@ TEST_P(RouteAndPermuteTest, RecordedCallMatchesTheThreeOpsRecorded) {
     setenv("MOE_CUDA_FUSED_DISPATCH", fused, 1);
     for (const DispatchCase& c : kCases) {
       SCOPED_TRACE(::testing::Message() << c.name << ", MOE_CUDA_FUSED_DISPATCH=" << fused);
-      Tensor h = upload_f32(random_floats(static_cast<size_t>(c.tokens * c.dim), seed++), {c.tokens, c.dim});
-      Tensor router = upload_float(rounded_if_bf16(random_floats(static_cast<size_t>(c.experts * c.dim), seed++),
-                                                   c.router_type),
-                                   c.router_type, {c.experts, c.dim});
-      Tensor bias = upload_f32(random_floats(static_cast<size_t>(c.experts), seed++, -0.1f, 0.1f), {c.experts});
-      const ops::RouterSpec s = spec_of(c, c.bias ? &bias : nullptr);
+      Inputs in = inputs(c, seed);
+      Tensor &h = in.h, &router = in.router;
+      const ops::RouterSpec s = spec_of(c, c.bias ? &in.bias : nullptr);
       ops::Dispatch got = outputs(c), want = outputs(c);
       moe_recorded_step* one = record([&] { return call_raw(h, router, s, got); });
       moe_recorded_step* three = record([&] { return separately_raw(h, router, s, want); });
