@@ -65,6 +65,7 @@ namespace {
     .destroy_step = cuda_destroy_step, \
     .argmax_rows = OP(argmax_rows), \
     .route_and_permute = OP(route_and_permute), \
+    .rmsnorm_linear = OP(rmsnorm_linear), \
   }
 
 #define MOE_CUDA_PLAIN_OP(name) cuda_##name
@@ -116,6 +117,7 @@ constexpr char k_record_end[] = "record_end";
 constexpr char k_replay_step[] = "replay_step";
 constexpr char k_argmax_rows[] = "argmax_rows";
 constexpr char k_route_and_permute[] = "route_and_permute";
+constexpr char k_rmsnorm_linear[] = "rmsnorm_linear";
 #define MOE_CUDA_PROFILED_OP(name) Profiled<cuda_##name, k_##name>::call
 const moe_backend_ops kProfiledOps = MOE_CUDA_OP_TABLE(MOE_CUDA_PROFILED_OP);
 

@@ -9,21 +9,10 @@
 #include "device_math.cuh"
 #include "tensor_checks.h"
 #include "pdl_launch.cuh"
+#include "rmsnorm_device.cuh"
 
 namespace moe_cuda {
 namespace {
-
-constexpr int kRowThreads = 256;
-
-// 1 / sqrt(mean(x[r]^2) + eps) of a block's row. The squares are summed in double, as the CPU backend
-// sums them: in f32 a row of elements near 1e20 overflows to infinity and the row would silently
-// normalise to zeros, hiding weights that have blown up (the trainer's non-finite loss check relies on
-// seeing them).
-__device__ float row_rstd(const float* x, int64_t width, float eps, double* scratch) {
-  double squares = 0;
-  for (int64_t j = threadIdx.x; j < width; j += blockDim.x) squares += static_cast<double>(x[j]) * x[j];
-  return static_cast<float>(1.0 / sqrt(block_sum(squares, scratch) / static_cast<double>(width) + eps));
-}
 
 // y may be x: each element is read and then written by the same thread, after the row's sum is known.
 __global__ void rmsnorm_rows(const float* x, const void* weight, bool bf16, float eps, int64_t width, float* y) {
@@ -33,7 +22,7 @@ __global__ void rmsnorm_rows(const float* x, const void* weight, bool bf16, floa
   const float* xr = x + r * width;
   const float rstd = row_rstd(xr, width, eps, scratch);
   float* yr = y + r * width;
-  for (int64_t j = threadIdx.x; j < width; j += blockDim.x) yr[j] = xr[j] * rstd * float_at(weight, bf16, j);
+  for (int64_t j = threadIdx.x; j < width; j += blockDim.x) yr[j] = normed_value(xr[j], rstd, weight, bf16, j);
 }
 
 __global__ void rstd_rows(const float* x, float eps, int64_t width, float* rstd) {
@@ -94,7 +83,7 @@ moe_status cuda_rmsnorm(moe_backend* be, const moe_tensor* x, const moe_tensor* 
     if (n == 0) return;
     const int64_t rows = n / width;
     if (rows > INT32_MAX) fail(MOE_ERR_UNSUPPORTED, "rmsnorm over more than 2^31 - 1 rows is not supported");
-    launch_pdl(b, "rmsnorm_rows", rmsnorm_rows, static_cast<unsigned>(rows), kRowThreads, 0, data_of<const float>(x),
+    launch_pdl(b, "rmsnorm_rows", rmsnorm_rows, static_cast<unsigned>(rows), kNormThreads, 0, data_of<const float>(x),
                weight->data, weight->dtype == MOE_DTYPE_BF16, eps, width, data_of<float>(y));
   });
 }
@@ -115,7 +104,7 @@ moe_status cuda_rmsnorm_backward(moe_backend* be, const moe_tensor* x, const moe
     if (rows > INT32_MAX) fail(MOE_ERR_UNSUPPORTED, "rmsnorm over more than 2^31 - 1 rows is not supported");
     const bool bf16 = weight->dtype == MOE_DTYPE_BF16;
     DeviceBuffer rstd(b, static_cast<size_t>(rows) * sizeof(float));
-    rstd_rows<<<static_cast<unsigned>(rows), kRowThreads, 0, b.stream>>>(data_of<const float>(x), eps, width,
+    rstd_rows<<<static_cast<unsigned>(rows), kNormThreads, 0, b.stream>>>(data_of<const float>(x), eps, width,
                                                                           rstd.as<float>());
     check_launch("rstd_rows");
     // dweight is taken from dy before dx, which may be dy, is written.
@@ -133,7 +122,7 @@ moe_status cuda_rmsnorm_backward(moe_backend* be, const moe_tensor* x, const moe
                                                          data_of<float>(dweight));
       check_launch("add_partial_rows");
     }
-    rmsnorm_dx<<<static_cast<unsigned>(rows), kRowThreads, 0, b.stream>>>(data_of<const float>(x), weight->data, bf16,
+    rmsnorm_dx<<<static_cast<unsigned>(rows), kNormThreads, 0, b.stream>>>(data_of<const float>(x), weight->data, bf16,
                                                                            data_of<const float>(dy),
                                                                            rstd.as<const float>(), width,
                                                                            data_of<float>(dx));

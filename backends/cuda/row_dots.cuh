@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "device_math.cuh"
+#include "rmsnorm_device.cuh"
 
 namespace moe_cuda {
 
@@ -37,11 +38,34 @@ __device__ __forceinline__ float operand(float v) {
   return v;
 }
 
+// How dot_rows reads element i of its input row r (row points at the row): as stored (PlainRows), or
+// through RMSNorm (NormedRows: the norm's output element, computed as the rmsnorm op computes it, from the
+// row's rstd), so that a product can apply the norm ahead of it without the norm's output in memory.
+struct PlainRows {
+  __device__ __forceinline__ void load8(const float* row, int, int64_t i, float* out) const {
+    moe_cuda::load8(row + i, out);
+  }
+  __device__ __forceinline__ float at(const float* row, int, int64_t i) const { return row[i]; }
+};
+struct NormedRows {
+  const float* rstd;   // rstd[r] for the pass's rows
+  const void* weight;  // the norm's weight, f32 or bf16
+  bool bf16;
+  __device__ __forceinline__ void load8(const float* row, int r, int64_t i, float* out) const {
+    moe_cuda::load8(row + i, out);
+#pragma unroll
+    for (int q = 0; q < 8; ++q) out[q] = normed_value(out[q], rstd[r], weight, bf16, i + q);
+  }
+  __device__ __forceinline__ float at(const float* row, int r, int64_t i) const {
+    return normed_value(row[i], rstd[r], weight, bf16, i);
+  }
+};
+
 // acc[r] += in[r] . w for rows r < nr of `in` (f32, row stride ld) and the weight row w of k elements.
 // Vec: 16-byte loads (k a multiple of 8, w and every input row 16-byte aligned).
-template <typename W, bool Vec, bool RoundIn = false>
+template <typename W, bool Vec, bool RoundIn = false, typename Rows = PlainRows>
 __device__ __forceinline__ void dot_rows(const W* w, const float* in, int64_t ld, int64_t k, int nr,
-                                         float (&acc)[kPassRows]) {
+                                         float (&acc)[kPassRows], const Rows& rows = Rows{}) {
   const int lane = threadIdx.x % 32;
   if constexpr (Vec) {
 #pragma unroll 4
@@ -52,7 +76,7 @@ __device__ __forceinline__ void dot_rows(const W* w, const float* in, int64_t ld
       for (int r = 0; r < kPassRows; ++r) {
         if (r >= nr) break;
         float xv[8];
-        load8(in + r * ld + i, xv);
+        rows.load8(in + r * ld, r, i, xv);
 #pragma unroll
         for (int q = 0; q < 8; ++q) acc[r] += wv[q] * operand<RoundIn>(xv[q]);
       }
@@ -62,7 +86,7 @@ __device__ __forceinline__ void dot_rows(const W* w, const float* in, int64_t ld
       const float wv = to_float(w[i]);
 #pragma unroll
       for (int r = 0; r < kPassRows; ++r)
-        if (r < nr) acc[r] += wv * operand<RoundIn>(in[r * ld + i]);
+        if (r < nr) acc[r] += wv * operand<RoundIn>(rows.at(in + r * ld, r, i));
     }
   }
 }

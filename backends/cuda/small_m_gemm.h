@@ -21,5 +21,11 @@ bool small_m_gemm_applies(const moe_backend& be, bool trans_a, bool trans_b, int
 bool try_small_m_gemm(moe_backend& be, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                       const void* a, moe_dtype a_type, int64_t lda, const void* b, moe_dtype b_type, int64_t ldb,
                       float beta, void* c, moe_dtype c_type, int64_t ldc);
+// rmsnorm_linear's product in one kernel: h = rmsnorm(x, norm_weight, eps) and y = h w' (x f32 [m, k], w
+// [n, k] bf16 or f32, h f32 [m, k], y f32 [m, n], all contiguous), the bits of the rmsnorm op followed by
+// small_m_gemm, where small_m_gemm_applies to x and w (m >= 1); returns false, launching nothing, otherwise.
+bool try_small_m_rmsnorm_gemm(moe_backend& be, int64_t m, int64_t n, int64_t k, const float* x,
+                              const void* norm_weight, bool norm_bf16, float eps, float* h, const void* w,
+                              moe_dtype w_type, float* y);
 
 }  // namespace moe_cuda

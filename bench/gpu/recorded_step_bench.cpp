@@ -4,11 +4,12 @@
 // through the backend's op table (plugin ABI 1.2: record_begin ... replay_step). Then each op group recorded
 // alone over the 16 layers: its replay time per layer, launch gaps included. Prints a table and one JSON
 // line. The positions move from step to step (inputs copied in before each replay), as in decoding.
-// --route-and-permute runs the router product, routing and dispatch as the one op of plugin ABI 1.4, as the
-// model does (on CUDA its one-block kernel also needs MOE_CUDA_FUSED_DISPATCH=1), instead of three ops.
+// --fused-decode runs the ops as the model does with plugin ABI 1.5: the attention's norm and q/k/v product
+// as rmsnorm_linear, the experts' norm, router product, routing and dispatch as route_and_permute (on CUDA
+// their fused kernels also need MOE_CUDA_FUSED_DECODE=1), instead of two and four ops.
 //
 // Usage: moe_bench_recorded_step [--backend cuda] [--plugin-dir DIR] [--capacity N] [--shared-weights]
-//                                [--route-and-permute]
+//                                [--fused-decode]
 //   (default plugin dir: MOE_PLUGIN_DIR; capacity: the KV cache's positions, 4096 by default; the decode
 //   benchmark's generate calls use 81: a 16-id prompt and 65 new tokens)
 #include <algorithm>
@@ -81,16 +82,16 @@ int main(int argc, char** argv) {
   std::string backend = "cuda";
   const char* plugin_dir = std::getenv("MOE_PLUGIN_DIR");
   int64_t capacity = 4096;
-  bool shared_weights = false, route_and_permute = false;
+  bool shared_weights = false, fused_decode = false;
   auto usage = [] {
     std::fprintf(stderr, "usage: moe_bench_recorded_step [--backend NAME] [--plugin-dir DIR] [--capacity N >= 32] "
-                         "[--shared-weights] [--route-and-permute]\n");
+                         "[--shared-weights] [--fused-decode]\n");
     return 2;
   };
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--shared-weights" || arg == "--route-and-permute") {
-      (arg == "--shared-weights" ? shared_weights : route_and_permute) = true;
+    if (arg == "--shared-weights" || arg == "--fused-decode") {
+      (arg == "--shared-weights" ? shared_weights : fused_decode) = true;
       continue;
     }
     if (i + 1 >= argc) return usage();
@@ -193,21 +194,30 @@ int main(int argc, char** argv) {
          }},
         {"moe_unpermute", [&](int64_t) { check(op.moe_unpermute(h(), ref(ys), ref(src), ref(rw), 1, ref(x)), "moe_unpermute"); }},
     };
-    if (route_and_permute) {
-      if (!be.has_route_and_permute()) {
-        std::fprintf(stderr, "backend '%s' has no route_and_permute (plugin ABI 1.4)\n", be.name().c_str());
+    if (fused_decode) {
+      if (!be.has_route_and_permute() || !be.has_rmsnorm_linear()) {
+        std::fprintf(stderr, "backend '%s' has no route_and_permute or rmsnorm_linear (plugin ABI 1.5)\n",
+                     be.name().c_str());
         return 1;
       }
-      // The three groups from "gemm router" to "moe_permute" become one.
-      auto first = std::find_if(groups.begin(), groups.end(),
-                                [](const auto& g) { return std::strcmp(g.first, "gemm router") == 0; });
-      first = groups.erase(first, first + 3);
-      groups.insert(first, {"route_and_permute", [&](int64_t l) {
-                              check(op.route_and_permute(h(), ref(hn), ref(w(router, l)), 0, nullptr, 1, 1,
-                                                         static_cast<int32_t>(top_k), 1, 1.f, ref(logits), ref(rid),
-                                                         ref(rw), ref(xs), ref(off), ref(src)),
-                                    "route_and_permute");
-                            }});
+      auto named = [&](const char* name) {
+        return std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return std::strcmp(g.first, name) == 0; });
+      };
+      // The two groups of the attention's norm and q/k/v product become one.
+      auto at = groups.erase(named("rmsnorm (attention)"), named("gemm qkv") + 1);
+      groups.insert(at, {"rmsnorm_linear qkv", [&](int64_t l) {
+                           check(op.rmsnorm_linear(h(), ref(x), ref(norm_w), 1e-5f, ref(w(wqkv, l)),
+                                                   ref(hn), ref(qkv)),
+                                 "rmsnorm_linear");
+                         }});
+      // The four groups from the experts' norm to "moe_permute" become one.
+      at = groups.erase(named("rmsnorm (experts)"), named("moe_permute") + 1);
+      groups.insert(at, {"route_and_permute", [&](int64_t l) {
+                           check(op.route_and_permute(h(), ref(x), ref(norm_w), 1e-5f, ref(hn), ref(w(router, l)), 0,
+                                                      nullptr, 1, 1, static_cast<int32_t>(top_k), 1, 1.f, ref(logits),
+                                                      ref(rid), ref(rw), ref(xs), ref(off), ref(src)),
+                                 "route_and_permute");
+                         }});
     }
     auto step_ops = [&] {
       for (int64_t l = 0; l < layers; ++l)

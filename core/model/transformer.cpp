@@ -92,22 +92,41 @@ void DeviceTokens::fill(const TokenBatch& batch) {
 }
 
 Tensor Transformer::forward(const TokenBatch& batch, KvCache& cache, TrainingPass* train) const {
+  DeviceTokens tokens = DeviceTokens::allocate(backend_, static_cast<int64_t>(batch.ids.size()));
+  tokens.fill(batch);
   Step s;
   s.train = train;
   s.tape = train ? train->tape : nullptr;
-  ad::Var logits = project(hidden_states(batch, cache, train), weights_.lm_head, s);
+  ad::Var logits = logits_of(run_layers(tokens, &batch.logit_rows, cache, train), s);
   if (train) train->logits = logits;
   return logits.value;
 }
 
 Tensor Transformer::forward_all_rows(const DeviceTokens& tokens, KvCache& cache) const {
-  return project(run_layers(tokens, nullptr, cache, nullptr), weights_.lm_head, Step{}).value;
+  return logits_of(run_layers(tokens, nullptr, cache, nullptr), Step{}).value;
 }
 
 ad::Var Transformer::hidden_states(const TokenBatch& batch, KvCache& cache, TrainingPass* train) const {
   DeviceTokens tokens = DeviceTokens::allocate(backend_, static_cast<int64_t>(batch.ids.size()));
   tokens.fill(batch);
-  return run_layers(tokens, &batch.logit_rows, cache, train);
+  Step s;
+  s.train = train;
+  s.tape = train ? train->tape : nullptr;
+  return final_norm(run_layers(tokens, &batch.logit_rows, cache, train), s);
+}
+
+ad::Var Transformer::NormedInput::normed(ad::Tape* tape) const { return ad::rmsnorm(tape, x, weight, eps); }
+
+ad::Var Transformer::final_norm(const ad::Var& x, const Step& s) const {
+  return ad::rmsnorm(s.tape, x, weight(weights_.final_norm, s), static_cast<float>(config_.rms_norm_eps));
+}
+
+ad::Var Transformer::logits_of(const ad::Var& x, const Step& s) const {
+  // Inference: the final norm and the LM head as one op.
+  if (!s.train)
+    return ad::constant(ops::rmsnorm_linear(x.value, weights_.final_norm, static_cast<float>(config_.rms_norm_eps),
+                                            weights_.lm_head));
+  return project(final_norm(x, s), weights_.lm_head, s);
 }
 
 ad::Var Transformer::run_layers(const DeviceTokens& tokens, const std::vector<int64_t>* logit_rows, KvCache& cache,
@@ -128,16 +147,17 @@ ad::Var Transformer::run_layers(const DeviceTokens& tokens, const std::vector<in
   const float eps = static_cast<float>(config_.rms_norm_eps);
   for (size_t l = 0; l < weights_.layers.size(); ++l) {
     const LayerWeights& w = weights_.layers[l];
-    ad::Var h = ad::rmsnorm(s.tape, x, weight(w.input_norm, s), eps);
+    const NormedInput attn_in{x, weight(w.input_norm, s), eps};
     ad::Var attn = config_.arch == Architecture::kDeepseekV3
-                       ? mla_attention(w.attn, h, s, cache.keys(l), cache.values(l))
-                       : gqa_attention(w.attn, h, s, cache.keys(l), cache.values(l));
+                       ? mla_attention(w.attn, attn_in.normed(s.tape), s, cache.keys(l), cache.values(l))
+                       : gqa_attention(w.attn, attn_in, s, cache.keys(l), cache.values(l));
     x = project_residual(attn, w.attn.o_proj, x, s);
-    h = ad::rmsnorm(s.tape, x, weight(w.post_attention_norm, s), eps);
-    x = config_.is_moe_layer(static_cast<int64_t>(l)) ? add_moe(w.moe, h, x, l, s) : add_mlp(w.mlp, h, x, s);
+    const NormedInput ffn_in{x, weight(w.post_attention_norm, s), eps};
+    x = config_.is_moe_layer(static_cast<int64_t>(l)) ? add_moe(w.moe, ffn_in, l, s)
+                                                       : add_mlp(w.mlp, ffn_in.normed(s.tape), x, s);
   }
 
-  // Only the rows asked for go through the final norm and the LM head.
+  // Only the rows asked for go on to the final norm and the LM head.
   const int64_t wanted = logit_rows ? static_cast<int64_t>(logit_rows->size()) : s.tokens;
   bool all_rows = wanted == s.tokens;
   for (int64_t i = 0; logit_rows && all_rows && i < wanted; ++i) all_rows = (*logit_rows)[i] == i;
@@ -145,18 +165,19 @@ ad::Var Transformer::run_layers(const DeviceTokens& tokens, const std::vector<in
     std::vector<int32_t> rows(logit_rows->begin(), logit_rows->end());
     x = ad::gather_rows(s.tape, x, Tensor::from_host(backend_, MOE_DTYPE_I32, {wanted}, rows.data()));
   }
-  return ad::rmsnorm(s.tape, x, weight(weights_.final_norm, s), eps);
+  return x;
 }
 
-ad::Var Transformer::gqa_attention(const AttentionWeights& w, const ad::Var& h, const Step& s, Tensor& k_cache,
+ad::Var Transformer::gqa_attention(const AttentionWeights& w, const NormedInput& in, const Step& s, Tensor& k_cache,
                                    Tensor& v_cache) const {
   const int64_t t = s.tokens, hd = config_.head_dim;
   const int rot = config_.rope.rot_dim, layout = config_.rope_layout;
   if (!s.train && t == 1 && w.qkv.defined()) {
-    // One token: one product against the stacked [q; k; v] weights; its output row [q heads | k heads |
-    // v heads] is contiguous, so q and k (adjacent) rotate in one rope call and the three are views.
+    // One token: the norm and one product against the stacked [q; k; v] weights as one op; its output row
+    // [q heads | k heads | v heads] is contiguous, so q and k (adjacent) rotate in one rope call and the
+    // three are views.
     const int64_t heads = config_.num_heads, kv_heads = config_.num_kv_heads;
-    Tensor qkv = ops::linear(h.value, w.qkv).view({heads + 2 * kv_heads, hd});
+    Tensor qkv = ops::rmsnorm_linear(in.x.value, in.weight.value, in.eps, w.qkv).view({heads + 2 * kv_heads, hd});
     Tensor qk = qkv.slice(0, heads + kv_heads).view({1, heads + kv_heads, hd});
     ops::rope(qk, s.attn.position, rope_.cos, rope_.sin, 0, rot, layout);
     ad::Var q = ad::constant(qkv.slice(0, heads).view({1, heads, hd}));
@@ -165,6 +186,7 @@ ad::Var Transformer::gqa_attention(const AttentionWeights& w, const ad::Var& h, 
     ad::Var out = ad::attention(s.tape, q, k, v, s.attn, k_cache, v_cache);
     return ad::reshape(out, {t, heads * hd});
   }
+  const ad::Var h = in.normed(s.tape);
   ad::Var q = ad::reshape(project(h, w.q_proj, s), {t, config_.num_heads, hd});
   ad::Var k = ad::reshape(project(h, w.k_proj, s), {t, config_.num_kv_heads, hd});
   ad::Var v = ad::reshape(project(h, w.v_proj, s), {t, config_.num_kv_heads, hd});
@@ -262,8 +284,8 @@ ad::Var Transformer::add_mlp(const MlpWeights& w, const ad::Var& h, const ad::Va
   return project_residual(act, w.down, x, s);
 }
 
-ad::Var Transformer::add_moe(const MoeWeights& w, const ad::Var& h, const ad::Var& x, size_t layer,
-                             const Step& s) const {
+ad::Var Transformer::add_moe(const MoeWeights& w, const NormedInput& in, size_t layer, const Step& s) const {
+  const ad::Var& x = in.x;
   ad::MoeRouting r;
   r.sigmoid = config_.arch == Architecture::kDeepseekV3;
   r.top_k = static_cast<int>(config_.experts_per_token);
@@ -281,9 +303,18 @@ ad::Var Transformer::add_moe(const MoeWeights& w, const ad::Var& h, const ad::Va
     r.noise_offset = static_cast<uint64_t>(layer) * static_cast<uint64_t>(s.tokens) * r.num_experts;
   }
   if (s.train) r.capacity_factor = s.train->capacity_factor;
+  const Tensor* bias = w.router_bias.defined() ? &w.router_bias : nullptr;
+  if (!s.train && !w.shared.gate_up.defined()) {
+    // Inference without shared experts: nothing else reads the normed rows, so the router's op applies the
+    // norm itself.
+    const ops::InputNorm norm{&in.weight.value, in.eps};
+    return ad::constant(
+        ad::routed_experts_inference(x.value, norm, w.router, bias, w.experts_gate_up, w.experts_down, r, x.value));
+  }
+  const ad::Var h = in.normed(s.tape);
   // Routed experts under LoRA run on their adapted weights W + scale * B A, built for this pass.
-  ad::MoeOutput out = ad::routed_experts(s.tape, h, weight(w.router, s), w.router_bias.defined() ? &w.router_bias : nullptr,
-                                         adapted_weight(w.experts_gate_up, s), adapted_weight(w.experts_down, s), r, x);
+  ad::MoeOutput out = ad::routed_experts(s.tape, h, weight(w.router, s), bias, adapted_weight(w.experts_gate_up, s),
+                                         adapted_weight(w.experts_down, s), r, x);
   if (s.train) {
     s.train->router_logits.push_back(out.router_logits);
     s.train->expert_ids.push_back(out.ids);

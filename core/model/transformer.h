@@ -80,7 +80,17 @@ class Transformer {
 
  private:
   struct Step;
-  // Everything but the inputs' upload; logit_rows == nullptr means every row.
+  // A block's input x and the RMSNorm ahead of the block. An inference path that reads the norm's output
+  // with one op passes x and the norm to an op that applies it (ops::rmsnorm_linear,
+  // ops::route_and_permute), so a recorded decode step runs the norm inside that op's kernel; the others
+  // take normed().
+  struct NormedInput {
+    ad::Var x;
+    ad::Var weight;
+    float eps = 0.f;
+    ad::Var normed(ad::Tape* tape) const;
+  };
+  // Everything but the inputs' upload and the final norm; logit_rows == nullptr means every row.
   ad::Var run_layers(const DeviceTokens& tokens, const std::vector<int64_t>* logit_rows, KvCache& cache,
                      TrainingPass* train) const;
   ad::Var weight(const Tensor& w, const Step& s) const;
@@ -88,7 +98,10 @@ class Transformer {
   ad::Var adapted_weight(const Tensor& w, const Step& s) const;
   ad::Var project(const ad::Var& x, const Tensor& w, const Step& s) const;
   ad::Var project_residual(const ad::Var& x, const Tensor& w, const ad::Var& residual, const Step& s) const;
-  ad::Var gqa_attention(const AttentionWeights& w, const ad::Var& h, const Step& s, Tensor& k_cache,
+  // The final-norm hidden states of run_layers' rows, and the logits computed from them.
+  ad::Var final_norm(const ad::Var& x, const Step& s) const;
+  ad::Var logits_of(const ad::Var& x, const Step& s) const;
+  ad::Var gqa_attention(const AttentionWeights& w, const NormedInput& in, const Step& s, Tensor& k_cache,
                         Tensor& v_cache) const;
   ad::Var mla_attention(const AttentionWeights& w, const ad::Var& h, const Step& s, Tensor& k_cache,
                         Tensor& v_cache) const;
@@ -96,7 +109,7 @@ class Transformer {
   Tensor mla_attention_latent(const AttentionWeights& w, const Tensor& h, const Step& s, Tensor& k_cache,
                               Tensor& v_cache) const;
   ad::Var add_mlp(const MlpWeights& w, const ad::Var& h, const ad::Var& x, const Step& s) const;
-  ad::Var add_moe(const MoeWeights& w, const ad::Var& h, const ad::Var& x, size_t layer, const Step& s) const;
+  ad::Var add_moe(const MoeWeights& w, const NormedInput& in, size_t layer, const Step& s) const;
 
   const ModelConfig& config_;
   const ModelWeights& weights_;

@@ -24,7 +24,9 @@ size_t allocation_size_class(size_t bytes) {
 }
 
 Backend::Backend(const moe_plugin_descriptor* descriptor, const moe_backend_options& options)
-    : ops_(static_cast<const moe_backend_ops*>(descriptor->ops)), name_(descriptor->name) {
+    : ops_(static_cast<const moe_backend_ops*>(descriptor->ops)),
+      abi_minor_(MOE_PLUGIN_ABI_MINOR_OF(descriptor->abi_version)),
+      name_(descriptor->name) {
   take_plugin_error();
   moe_status s = ops_->create(&options, &handle_);
   if (s != MOE_OK || !handle_) {
@@ -129,7 +131,12 @@ bool Backend::has_argmax_rows() const {
 }
 
 bool Backend::has_route_and_permute() const {
-  return has(&moe_backend_ops::route_and_permute, offsetof(moe_backend_ops, route_and_permute));
+  // ABI 1.4 gave the entry other arguments (no norm); such a plugin gets the ops in turn.
+  return abi_minor_ >= 5 && has(&moe_backend_ops::route_and_permute, offsetof(moe_backend_ops, route_and_permute));
+}
+
+bool Backend::has_rmsnorm_linear() const {
+  return has(&moe_backend_ops::rmsnorm_linear, offsetof(moe_backend_ops, rmsnorm_linear));
 }
 
 bool Backend::can_record() const {

@@ -44,10 +44,13 @@ class Backend {
   // Whether the plugin takes each row's argmax on the device (plugin ABI 1.3; ops::argmax_rows). Where
   // it does not, greedy decoding copies the logits and takes the argmax on the host.
   bool has_argmax_rows() const;
-  // Whether the plugin runs a MoE layer's router and dispatch as one op (plugin ABI 1.4;
-  // ops::route_and_permute). Where it does not, ops::route_and_permute calls gemm, the router and
+  // Whether the plugin runs a MoE layer's input norm, router and dispatch as one op (plugin ABI 1.5;
+  // ops::route_and_permute). Where it does not, ops::route_and_permute calls rmsnorm, gemm, the router and
   // moe_permute in turn.
   bool has_route_and_permute() const;
+  // Whether the plugin runs a norm and the product that reads it as one op (plugin ABI 1.5;
+  // ops::rmsnorm_linear). Where it does not, ops::rmsnorm_linear calls rmsnorm and gemm.
+  bool has_rmsnorm_linear() const;
 
   // Recorded steps (plugin ABI 1.2). Blocks that the recording thread allocates between begin_recording
   // and end_recording belong to the recording's pool until release_pool: replays write into them, so the
@@ -64,6 +67,7 @@ class Backend {
   RecordingPool* recording_pool_of_this_thread() const;  // under cache_mutex_
 
   const moe_backend_ops* ops_;
+  uint32_t abi_minor_;  // the plugin ABI minor version the plugin was built for
   moe_backend* handle_ = nullptr;
   std::string name_;
   std::string description_;

@@ -127,6 +127,28 @@ Tensor rmsnorm(const Tensor& x, const Tensor& weight, float eps) {
   return y;
 }
 
+Tensor rmsnorm_linear(const Tensor& x, const Tensor& norm_weight, float eps, const Tensor& w) {
+  const char* op = "rmsnorm_linear";
+  expect_dtype(x, MOE_DTYPE_F32, op, "x");
+  expect_ndim(x, 2, op, "x");
+  expect_float(norm_weight, op, "norm_weight");
+  expect_ndim(norm_weight, 1, op, "norm_weight");
+  expect_float(w, op, "w");
+  expect_ndim(w, 2, op, "w");
+  expect(norm_weight.dim(0) == x.dim(1) && w.dim(1) == x.dim(1), op,
+         "x " + shape_string(x.shape()) + ", norm_weight " + shape_string(norm_weight.shape()) + " and w " +
+             shape_string(w.shape()) + " do not agree (norm_weight [dim], w [n, dim] for x [rows, dim])");
+  expect_same_backend(x, norm_weight, op);
+  expect_same_backend(x, w, op);
+  Backend& be = x.backend();
+  if (!be.has_rmsnorm_linear()) return linear(rmsnorm(x, norm_weight, eps), w);
+  Tensor h = Tensor::empty(be, MOE_DTYPE_F32, x.shape());
+  Tensor y = Tensor::empty(be, MOE_DTYPE_F32, {x.dim(0), w.dim(0)});
+  moe_tensor xr = x.ref(), nr = norm_weight.ref(), wr = w.ref(), hr = h.ref(), yr = y.ref();
+  be.check(be.ops().rmsnorm_linear(be.handle(), &xr, &nr, eps, &wr, &hr, &yr), op);
+  return y;
+}
+
 void rope(Tensor& x, const Tensor& positions, const Tensor& cos_table, const Tensor& sin_table, int rot_offset,
           int rot_dim, int layout) {
   const char* op = "rope";
@@ -241,18 +263,25 @@ Permuted moe_permute(const Tensor& x, const Tensor& ids, int num_experts) {
   return p;
 }
 
-Dispatch route_and_permute(const Tensor& h, const Tensor& router, const RouterSpec& spec) {
+Dispatch route_and_permute(const Tensor& x, const InputNorm& norm, const Tensor& router, const RouterSpec& spec) {
   const char* op = "route_and_permute";
-  expect_dtype(h, MOE_DTYPE_F32, op, "h");
-  expect_ndim(h, 2, op, "h");
+  expect_dtype(x, MOE_DTYPE_F32, op, "x");
+  expect_ndim(x, 2, op, "x");
   expect_float(router, op, "router");
   expect_ndim(router, 2, op, "router");
-  expect(router.dim(1) == h.dim(1), op,
-         "router " + shape_string(router.shape()) + " must be [experts, dim] for h " + shape_string(h.shape()));
-  expect_same_backend(h, router, op);
+  expect(router.dim(1) == x.dim(1), op,
+         "router " + shape_string(router.shape()) + " must be [experts, dim] for x " + shape_string(x.shape()));
+  expect_same_backend(x, router, op);
+  if (norm.weight) {
+    expect_float(*norm.weight, op, "norm weight");
+    expect(norm.weight->ndim() == 1 && norm.weight->dim(0) == x.dim(1), op,
+           "norm weight " + shape_string(norm.weight->shape()) + " must be [dim] for x " + shape_string(x.shape()));
+    expect_same_backend(x, *norm.weight, op);
+  }
   expect(spec.sigmoid || !spec.bias, op, "a bias is for the sigmoid router only");
-  Backend& be = h.backend();
+  Backend& be = x.backend();
   if (!be.has_route_and_permute()) {
+    const Tensor h = norm.weight ? rmsnorm(x, *norm.weight, norm.eps) : x;
     Dispatch d;
     d.logits = linear(h, router);
     d.routing = spec.sigmoid ? route_sigmoid_group_topk(d.logits, spec.bias, spec.n_group, spec.topk_group, spec.top_k,
@@ -261,22 +290,25 @@ Dispatch route_and_permute(const Tensor& h, const Tensor& router, const RouterSp
     d.permuted = moe_permute(h, d.routing.ids, static_cast<int>(router.dim(0)));
     return d;
   }
-  // The checks of the three ops, so the backend sees consistent arguments.
-  const int64_t tokens = h.dim(0), experts = router.dim(0), rows = tokens * spec.top_k;
+  // The checks of the ops, so the backend sees consistent arguments.
+  const int64_t tokens = x.dim(0), experts = router.dim(0), rows = tokens * spec.top_k;
   expect(spec.top_k >= 1 && spec.top_k <= experts, op, "top_k out of range");
-  if (spec.sigmoid) expect_sigmoid_groups(op, h, experts, spec.bias, spec.n_group, spec.topk_group, spec.top_k);
+  if (spec.sigmoid) expect_sigmoid_groups(op, x, experts, spec.bias, spec.n_group, spec.topk_group, spec.top_k);
+  Tensor h = norm.weight ? Tensor::empty(be, MOE_DTYPE_F32, x.shape()) : Tensor();
   Dispatch d;
   d.logits = Tensor::empty(be, MOE_DTYPE_F32, {tokens, experts});
   d.routing = {Tensor::empty(be, MOE_DTYPE_I32, {tokens, spec.top_k}), Tensor::empty(be, MOE_DTYPE_F32, {tokens, spec.top_k})};
-  d.permuted = {Tensor::empty(be, MOE_DTYPE_F32, {rows, h.dim(1)}), Tensor::empty(be, MOE_DTYPE_I64, {experts + 1}),
+  d.permuted = {Tensor::empty(be, MOE_DTYPE_F32, {rows, x.dim(1)}), Tensor::empty(be, MOE_DTYPE_I64, {experts + 1}),
                 Tensor::empty(be, MOE_DTYPE_I32, {rows})};
-  moe_tensor hr = h.ref(), rr = router.ref(), lr = d.logits.ref(), ir = d.routing.ids.ref(),
-             wr = d.routing.weights.ref(), xr = d.permuted.x_sorted.ref(), orf = d.permuted.offsets.ref(),
+  moe_tensor xr = x.ref(), rr = router.ref(), lr = d.logits.ref(), ir = d.routing.ids.ref(),
+             wr = d.routing.weights.ref(), sorted = d.permuted.x_sorted.ref(), orf = d.permuted.offsets.ref(),
              sr = d.permuted.source.ref();
   moe_tensor br = spec.bias ? spec.bias->ref() : moe_tensor{};
-  be.check(be.ops().route_and_permute(be.handle(), &hr, &rr, spec.sigmoid ? 1 : 0, spec.bias ? &br : nullptr,
-                                      spec.n_group, spec.topk_group, spec.top_k, spec.normalize ? 1 : 0, spec.scaling,
-                                      &lr, &ir, &wr, &xr, &orf, &sr),
+  moe_tensor nr = norm.weight ? norm.weight->ref() : moe_tensor{}, hr = norm.weight ? h.ref() : moe_tensor{};
+  be.check(be.ops().route_and_permute(be.handle(), &xr, norm.weight ? &nr : nullptr, norm.eps,
+                                      norm.weight ? &hr : nullptr, &rr, spec.sigmoid ? 1 : 0,
+                                      spec.bias ? &br : nullptr, spec.n_group, spec.topk_group, spec.top_k,
+                                      spec.normalize ? 1 : 0, spec.scaling, &lr, &ir, &wr, &sorted, &orf, &sr),
            op);
   return d;
 }

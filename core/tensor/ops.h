@@ -28,6 +28,10 @@ void linear_accumulate(const Tensor& x, const Tensor& w, Tensor& y);
 
 void rmsnorm(const Tensor& x, const Tensor& weight, float eps, Tensor& y);
 Tensor rmsnorm(const Tensor& x, const Tensor& weight, float eps);
+// linear(rmsnorm(x, norm_weight, eps), w) for x f32 [rows, dim]: one backend op where the plugin has
+// rmsnorm_linear (plugin ABI 1.5; a recorded decode step runs it as one kernel), else the two ops: the same
+// results either way. The norm's output is not returned (the backend writes it to a temporary).
+Tensor rmsnorm_linear(const Tensor& x, const Tensor& norm_weight, float eps, const Tensor& w);
 
 void rope(Tensor& x, const Tensor& positions, const Tensor& cos_table, const Tensor& sin_table, int rot_offset,
           int rot_dim, int layout);
@@ -53,10 +57,14 @@ struct Permuted {
 };
 Permuted moe_permute(const Tensor& x, const Tensor& ids, int num_experts);
 
-// A MoE layer's router and dispatch: logits = h . router^T, routing as route_sigmoid_group_topk (sigmoid,
-// with bias and groups) or route_softmax_topk, then moe_permute(h, ids, experts). One backend op where the
-// plugin has route_and_permute (plugin ABI 1.4; a recorded decode step runs it as one kernel), else the
-// three ops in turn: the same results either way.
+// A MoE layer's router and dispatch: h = x, or rmsnorm(x, norm weight, eps) where a norm is given; logits =
+// h . router^T, routing as route_sigmoid_group_topk (sigmoid, with bias and groups) or route_softmax_topk,
+// then moe_permute(h, ids, experts). One backend op where the plugin has route_and_permute (plugin ABI 1.5;
+// a recorded decode step runs it as one kernel), else the ops in turn: the same results either way.
+struct InputNorm {
+  const Tensor* weight = nullptr;  // f32 or bf16 [dim]; null: no norm
+  float eps = 0.f;
+};
 struct RouterSpec {
   bool sigmoid = false;
   const Tensor* bias = nullptr;  // sigmoid only; may be null
@@ -69,7 +77,7 @@ struct Dispatch {
   Routing routing;
   Permuted permuted;
 };
-Dispatch route_and_permute(const Tensor& h, const Tensor& router, const RouterSpec& spec);
+Dispatch route_and_permute(const Tensor& x, const InputNorm& norm, const Tensor& router, const RouterSpec& spec);
 Tensor expert_mlp(const Tensor& x_sorted, const Tensor& offsets, const Tensor& gate_up, const Tensor& down,
                   int activation);
 void moe_unpermute(const Tensor& y_sorted, const Tensor& source, const Tensor& weights, bool accumulate, Tensor& out);

@@ -289,20 +289,30 @@ int64_t expert_capacity(float capacity_factor, int64_t tokens, int top_k, int nu
                                         static_cast<double>(num_experts)));
 }
 
+Tensor routed_experts_inference(const Tensor& x, const ops::InputNorm& norm, const Tensor& router,
+                                const Tensor* router_bias, const Tensor& gate_up, const Tensor& down,
+                                const MoeRouting& r, const Tensor& residual, Tensor* router_logits, Tensor* ids) {
+  // Norm, router and dispatch are one op, which a recorded decode step runs as one kernel where the backend
+  // has it (ops::route_and_permute).
+  const ops::RouterSpec spec{r.sigmoid, router_bias, r.n_group, r.topk_group, r.top_k, r.normalize, r.scaling};
+  ops::Dispatch d = ops::route_and_permute(x, norm, router, spec);
+  if (router_logits) *router_logits = d.logits;
+  if (ids) *ids = d.routing.ids;
+  Tensor y_sorted = ops::expert_mlp(d.permuted.x_sorted, d.permuted.offsets, gate_up, down, r.activation);
+  Tensor sum = residual;
+  ops::moe_unpermute(y_sorted, d.permuted.source, d.routing.weights, true, sum);
+  return sum;
+}
+
 MoeOutput routed_experts(Tape* tape, const Var& h, const Var& router, const Tensor* router_bias, const Var& gate_up,
                          const Var& down, const MoeRouting& r, const Var& residual) {
   MoeOutput out;
   if (!r.gumbel && r.capacity_factor <= 0 && !recording(tape, {&h, &router, &gate_up, &down, &residual})) {
-    // Inference: nothing to differentiate, no noise, no capacity. Router and dispatch are one op, which
-    // a recorded decode step runs as one kernel where the backend has it (ops::route_and_permute).
-    const ops::RouterSpec spec{r.sigmoid, router_bias, r.n_group, r.topk_group, r.top_k, r.normalize, r.scaling};
-    ops::Dispatch d = ops::route_and_permute(h.value, router.value, spec);
-    out.router_logits = constant(d.logits);
-    out.ids = d.routing.ids;
-    Tensor y_sorted = ops::expert_mlp(d.permuted.x_sorted, d.permuted.offsets, gate_up.value, down.value, r.activation);
-    Tensor sum = residual.value;
-    ops::moe_unpermute(y_sorted, d.permuted.source, d.routing.weights, true, sum);
-    out.y = constant(sum);
+    Tensor logits, ids;
+    out.y = constant(routed_experts_inference(h.value, ops::InputNorm{}, router.value, router_bias, gate_up.value,
+                                              down.value, r, residual.value, &logits, &ids));
+    out.router_logits = constant(logits);
+    out.ids = ids;
     return out;
   }
   out.router_logits = linear(tape, h, router);

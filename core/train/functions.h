@@ -78,6 +78,14 @@ struct MoeOutput {
 };
 // The per-expert capacity for `tokens` tokens: ceil(capacity_factor * tokens * top_k / num_experts).
 int64_t expert_capacity(float capacity_factor, int64_t tokens, int top_k, int num_experts);
+// The inference path of routed_experts (no autograd, noise or capacity) on the layer's input x: h = x, or
+// rmsnorm(x) where `norm` has a weight (applied by ops::route_and_permute); returns residual plus the
+// experts' weighted outputs (in residual's storage, as routed_experts' y); the router's logits and the
+// chosen experts where asked for.
+Tensor routed_experts_inference(const Tensor& x, const ops::InputNorm& norm, const Tensor& router,
+                                const Tensor* router_bias, const Tensor& gate_up, const Tensor& down,
+                                const MoeRouting& r, const Tensor& residual, Tensor* router_logits = nullptr,
+                                Tensor* ids = nullptr);
 MoeOutput routed_experts(Tape* tape, const Var& h, const Var& router, const Tensor* router_bias, const Var& gate_up,
                          const Var& down, const MoeRouting& routing, const Var& residual);
 

@@ -47,6 +47,28 @@ std::vector<Variant> variants() {
   return v;
 }
 
+// An instance of the plugin `descriptor` describes, created under MOE_CPU_ISA=cpu_isa where that is set.
+std::unique_ptr<Backend> create_backend(const moe_plugin_descriptor* descriptor, const char* cpu_isa) {
+  const char* previous = std::getenv("MOE_CPU_ISA");
+  const std::string saved = previous ? previous : "";
+  if (cpu_isa) setenv("MOE_CPU_ISA", cpu_isa, 1);
+  struct Restore {
+    const char* isa;
+    const char* previous;
+    const std::string& saved;
+    ~Restore() {
+      if (!isa) return;
+      if (previous)
+        setenv("MOE_CPU_ISA", saved.c_str(), 1);
+      else
+        unsetenv("MOE_CPU_ISA");
+    }
+  } restore{cpu_isa, previous, saved};
+  moe_backend_options options{};
+  options.struct_size = sizeof(options);
+  return std::make_unique<Backend>(descriptor, options);
+}
+
 // One instance per variant for the whole test program (so oneDNN primitives are reused).
 struct Instance {
   std::unique_ptr<Backend> backend;
@@ -72,21 +94,10 @@ Instance make_instance(const Variant& variant) {
     instance.failure = "backend plugin " + record->path + " was refused: " + record->reason;
     return instance;
   }
-  const char* previous = std::getenv("MOE_CPU_ISA");
-  const std::string saved = previous ? previous : "";
-  if (variant.cpu_isa) setenv("MOE_CPU_ISA", variant.cpu_isa, 1);
   try {
-    moe_backend_options options{};
-    options.struct_size = sizeof(options);
-    instance.backend = std::make_unique<Backend>(record->descriptor, options);
+    instance.backend = create_backend(record->descriptor, variant.cpu_isa);
   } catch (const std::exception& e) {
     instance.failure = e.what();
-  }
-  if (variant.cpu_isa) {
-    if (previous)
-      setenv("MOE_CPU_ISA", saved.c_str(), 1);
-    else
-      unsetenv("MOE_CPU_ISA");
   }
   return instance;
 }
@@ -114,6 +125,12 @@ std::string label_name(const ::testing::TestParamInfo<std::string>& info) {
   for (char& c : name)
     if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
   return name;
+}
+
+std::unique_ptr<Backend> BackendTest::another_instance(const moe_plugin_descriptor* descriptor) {
+  for (const auto& v : variants())
+    if (v.label == GetParam()) return create_backend(descriptor, v.cpu_isa);
+  return create_backend(descriptor, nullptr);
 }
 
 void BackendTest::SetUp() {
@@ -176,6 +193,21 @@ std::vector<float> rounded_if_bf16(std::vector<float> values, moe_dtype dtype) {
 }
 
 std::vector<double> to_double(const std::vector<float>& values) { return {values.begin(), values.end()}; }
+
+::testing::AssertionResult same_bits(const Tensor& got, const Tensor& want, const char* name) {
+  if (got.shape() != want.shape())
+    return ::testing::AssertionFailure() << name << ": shape " << shape_string(got.shape()) << " instead of "
+                                         << shape_string(want.shape());
+  const size_t bytes = got.nbytes();
+  std::vector<unsigned char> a(bytes), b(bytes);
+  if (bytes) {
+    got.copy_to_host(a.data(), bytes);
+    want.copy_to_host(b.data(), bytes);
+  }
+  for (size_t i = 0; i < bytes; ++i)
+    if (a[i] != b[i]) return ::testing::AssertionFailure() << name << ": byte " << i << " differs";
+  return ::testing::AssertionSuccess();
+}
 
 ::testing::AssertionResult close_to(const std::vector<float>& got, const std::vector<double>& want, double tolerance) {
   if (got.size() != want.size())

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -28,6 +29,8 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override;
   Backend& be() { return *backend_; }
+  // A second instance of a plugin (a test's own descriptor), set up as be() was (MOE_CPU_ISA of the variant).
+  std::unique_ptr<Backend> another_instance(const moe_plugin_descriptor* descriptor);
 
   Tensor upload_f32(const std::vector<float>& values, Shape shape);
   // values must already be bf16-exact (see round_to_bf16).
@@ -43,6 +46,18 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
   void poison_next_allocations(const std::vector<size_t>& bytes);
 
   std::vector<float> download_f32(const Tensor& t) { return t.to_vector<float>(); }
+
+  // A recorded step holding what `calls` enqueues while recording; `calls` returns the status of its op
+  // calls, which must be MOE_OK (else this throws moe::Error naming `what`).
+  template <typename Calls>
+  moe_recorded_step* record(Calls&& calls, const char* what) {
+    be().check(be().ops().record_begin(be().handle()), "record_begin");
+    const moe_status recorded = calls();
+    moe_recorded_step* step = nullptr;
+    be().check(be().ops().record_end(be().handle(), &step), "record_end");
+    be().check(recorded, what);
+    return step;
+  }
 
  private:
   Backend* backend_ = nullptr;
@@ -63,6 +78,9 @@ std::vector<double> to_double(const std::vector<float>& values);
 // max|got - want| / max|want| <= tolerance, and no NaN in got. The failure message names the worst
 // element.
 ::testing::AssertionResult close_to(const std::vector<float>& got, const std::vector<double>& want, double tolerance);
+// The same shape and the same bytes (the fused ops promise their parts' results bit for bit); the failure
+// message names the tensor and the first byte that differs.
+::testing::AssertionResult same_bits(const Tensor& got, const Tensor& want, const char* name);
 
 constexpr double kF32Tolerance = 1e-4;
 constexpr double kBf16Tolerance = 1e-2;

@@ -25,8 +25,9 @@ extern "C" {
 #endif
 
 #define MOE_PLUGIN_ABI_MAJOR 1
-#define MOE_PLUGIN_ABI_MINOR 4 /* 1.1: collectives appended to moe_backend_ops; 1.2: recorded steps; 1.3: argmax_rows;
-                                  1.4: route_and_permute */
+#define MOE_PLUGIN_ABI_MINOR 5 /* 1.1: collectives appended to moe_backend_ops; 1.2: recorded steps; 1.3: argmax_rows;
+                                  1.4: route_and_permute; 1.5: route_and_permute takes the layer's norm,
+                                  rmsnorm_linear */
 #define MOE_PLUGIN_ABI_VERSION ((uint32_t)((MOE_PLUGIN_ABI_MAJOR << 16) | MOE_PLUGIN_ABI_MINOR))
 #define MOE_PLUGIN_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define MOE_PLUGIN_ABI_MINOR_OF(v) ((uint32_t)(v)&0xffffu)
@@ -384,22 +385,38 @@ typedef struct moe_backend_ops {
    * gives its first -inf). A math op: recorded like the others while recording. */
   moe_status (*argmax_rows)(moe_backend* be, const moe_tensor* x, moe_tensor* out);
 
-  /* ---- appended in ABI 1.4 (NULL where a backend has none; the core then calls the three ops below in turn) ----
-   * A MoE layer's router and dispatch in one op, so that a decode step can run them as one kernel:
-   *   logits = gemm(h, router^T)   h f32 [tokens, dim], router f32 or bf16 [experts, dim]; logits f32 [tokens,
-   *                                experts], computed as gemm computes it (alpha 1, beta 0);
+  /* ---- appended in ABI 1.4, arguments as of ABI 1.5 (NULL where a backend has none; the core then calls the ops
+   * below in turn; the core calls the entry of plugins built for ABI 1.5 or later only, as 1.4 gave it other
+   * arguments) ----
+   * A MoE layer's input norm, router and dispatch in one op, so that a decode step can run them as one kernel:
+   *   h = rmsnorm(x, norm_weight, eps)  where norm_weight is not NULL (x f32 [tokens, dim], norm_weight f32 or
+   *                                bf16 [dim], h f32 [tokens, dim], written); where it is NULL, h is x itself
+   *                                (the h argument and eps are then ignored, and h may be NULL);
+   *   logits = gemm(h, router^T)   router f32 or bf16 [experts, dim]; logits f32 [tokens, experts], computed
+   *                                as gemm computes it (alpha 1, beta 0);
    *   ids, weights = route_sigmoid_group_topk(logits, bias, n_group, topk_group, top_k, normalize, scaling)
    *                                where sigmoid != 0, else route_softmax_topk(logits, top_k, normalize) (bias
    *                                must then be NULL; n_group, topk_group and scaling are ignored);
    *   x_sorted, offsets, source = moe_permute(h, ids, experts).
-   * Shapes, dtypes and errors are those of the three ops (an error names the op's tensor as they do). The
-   * results are the ones those ops give called one after the other, bit for bit. A math op: recorded like the
-   * others while recording. */
-  moe_status (*route_and_permute)(moe_backend* be, const moe_tensor* h, const moe_tensor* router, int32_t sigmoid,
-                                  const moe_tensor* bias, int32_t n_group, int32_t topk_group, int32_t top_k,
-                                  int32_t normalize, float scaling, moe_tensor* logits, moe_tensor* ids,
-                                  moe_tensor* weights, moe_tensor* x_sorted, moe_tensor* offsets,
-                                  moe_tensor* source);
+   * Shapes, dtypes and errors are those of the ops (an error names the op's tensor as they do). The results
+   * are the ones those ops give called one after the other, bit for bit. A math op: recorded like the others
+   * while recording. */
+  moe_status (*route_and_permute)(moe_backend* be, const moe_tensor* x, const moe_tensor* norm_weight, float eps,
+                                  moe_tensor* h, const moe_tensor* router, int32_t sigmoid, const moe_tensor* bias,
+                                  int32_t n_group, int32_t topk_group, int32_t top_k, int32_t normalize,
+                                  float scaling, moe_tensor* logits, moe_tensor* ids, moe_tensor* weights,
+                                  moe_tensor* x_sorted, moe_tensor* offsets, moe_tensor* source);
+
+  /* ---- appended in ABI 1.5 (NULL where a backend has none; the core then calls rmsnorm and gemm) ----
+   * A norm and the one product that reads its output, as one op, so that a decode step can run them as one
+   * kernel (the norm ahead of a layer's stacked q/k/v product, the final norm ahead of the LM head):
+   *   h = rmsnorm(x, norm_weight, eps)   x f32 [rows, dim], norm_weight f32 or bf16 [dim], h f32 [rows, dim];
+   *   y = gemm(h, w^T)                   w f32 or bf16 [n, dim], y f32 [rows, n] (alpha 1, beta 0).
+   * Both h and y are written (h is where a backend that runs the two ops keeps the norm's output; h and y
+   * must not overlap x or each other). Shapes, dtypes and errors are those of the two ops; the results are
+   * theirs bit for bit. A math op: recorded like the others while recording. */
+  moe_status (*rmsnorm_linear)(moe_backend* be, const moe_tensor* x, const moe_tensor* norm_weight, float eps,
+                               const moe_tensor* w, moe_tensor* h, moe_tensor* y);
 } moe_backend_ops;
 
 /* ------------------------------------------------------------------------------------------------

@@ -1,0 +1,86 @@
+// A backend plugin built for an older plugin ABI must still compute what a current one does: the core calls
+// the fused ops of ABI 1.4 and 1.5 only where the plugin's table has them with their current arguments, and
+// otherwise runs their parts. Each backend under test is loaded a second time through a copy of its
+// descriptor that claims ABI 1.3 (table cut before route_and_permute) or 1.4 (cut before rmsnorm_linear; its
+// route_and_permute had other arguments then, so it must not be called); ops::route_and_permute and
+// ops::rmsnorm_linear on that instance must give the current instance's results bit for bit.
+#include <cstddef>
+#include <memory>
+
+#include "backend_fixture.h"
+#include "tensor/ops.h"
+
+namespace moe::testing {
+namespace {
+
+class OlderPluginTest : public BackendTest {
+ protected:
+  // The backend under test as a plugin of ABI 1.`minor` whose table ends at `table_size` bytes.
+  std::unique_ptr<Backend> as_older(uint32_t minor, size_t table_size) {
+    table_ = be().ops();
+    table_.struct_size = static_cast<uint32_t>(table_size);
+    descriptor_ = moe_plugin_descriptor{sizeof(moe_plugin_descriptor),
+                                        static_cast<uint32_t>((MOE_PLUGIN_ABI_MAJOR << 16) | minor),
+                                        MOE_PLUGIN_KIND_BACKEND,
+                                        be().name().c_str(),
+                                        "older-abi test",
+                                        nullptr,
+                                        &table_};
+    return another_instance(&descriptor_);
+  }
+
+  // x, norm weight, router and q/k/v-like weights on `on`, the same values on every instance.
+  struct Inputs {
+    Tensor x, norm, router, w;
+  };
+  static Inputs inputs(Backend& on) {
+    const int64_t tokens = 3, dim = 64, experts = 8, n = 96;
+    Inputs in;
+    in.x = Tensor::from_host(on, MOE_DTYPE_F32, {tokens, dim}, random_floats(tokens * dim, 11, -2.f, 2.f).data());
+    in.norm = Tensor::from_host(on, MOE_DTYPE_F32, {dim}, random_floats(dim, 12, 0.5f, 1.5f).data());
+    in.router = Tensor::from_host(on, MOE_DTYPE_F32, {experts, dim}, random_floats(experts * dim, 13).data());
+    in.w = Tensor::from_host(on, MOE_DTYPE_F32, {n, dim}, random_floats(n * dim, 14).data());
+    return in;
+  }
+
+  void expect_same_results(Backend& older) {
+    Inputs now = inputs(be()), then = inputs(older);
+    const ops::RouterSpec spec{false, nullptr, 1, 1, 2, true, 1.f};
+    const ops::Dispatch want = ops::route_and_permute(now.x, {&now.norm, 1e-5f}, now.router, spec);
+    const ops::Dispatch got = ops::route_and_permute(then.x, {&then.norm, 1e-5f}, then.router, spec);
+    EXPECT_TRUE(same_bits(got.logits, want.logits, "logits"));
+    EXPECT_TRUE(same_bits(got.routing.ids, want.routing.ids, "ids"));
+    EXPECT_TRUE(same_bits(got.routing.weights, want.routing.weights, "weights"));
+    EXPECT_TRUE(same_bits(got.permuted.x_sorted, want.permuted.x_sorted, "x_sorted"));
+    EXPECT_TRUE(same_bits(got.permuted.offsets, want.permuted.offsets, "offsets"));
+    EXPECT_TRUE(same_bits(got.permuted.source, want.permuted.source, "source"));
+    EXPECT_TRUE(same_bits(ops::rmsnorm_linear(then.x, then.norm, 1e-5f, then.w),
+                          ops::rmsnorm_linear(now.x, now.norm, 1e-5f, now.w), "y"));
+  }
+
+  moe_backend_ops table_{};
+  moe_plugin_descriptor descriptor_{};
+};
+MOE_INSTANTIATE_FOR_BACKENDS(OlderPluginTest);
+
+TEST_P(OlderPluginTest, Abi13PluginRunsTheFusedOpsAsTheirParts) {
+  std::unique_ptr<Backend> older = as_older(3, offsetof(moe_backend_ops, route_and_permute));
+  EXPECT_FALSE(older->has_route_and_permute());
+  EXPECT_FALSE(older->has_rmsnorm_linear());
+  expect_same_results(*older);
+}
+
+TEST_P(OlderPluginTest, Abi14RouteAndPermuteIsNotCalledWithTheNewArguments) {
+  std::unique_ptr<Backend> older = as_older(4, offsetof(moe_backend_ops, rmsnorm_linear));
+  EXPECT_FALSE(older->has_route_and_permute());  // its 1.4 entry took other arguments
+  EXPECT_FALSE(older->has_rmsnorm_linear());
+  expect_same_results(*older);
+}
+
+TEST_P(OlderPluginTest, CurrentPluginHasBoth) {
+  EXPECT_TRUE(be().has_route_and_permute());
+  EXPECT_TRUE(be().has_rmsnorm_linear());
+}
+
+}  // namespace
+}  // namespace moe::testing
