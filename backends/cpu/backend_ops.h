@@ -91,6 +91,10 @@ moe_status cpu_route_and_permute(moe_backend* be, const moe_tensor* x, const moe
                                  moe_tensor* offsets, moe_tensor* source);
 moe_status cpu_rmsnorm_linear(moe_backend* be, const moe_tensor* x, const moe_tensor* norm_weight, float eps,
                               const moe_tensor* w, moe_tensor* h, moe_tensor* y);
+moe_status cpu_expert_mlp_unpermute(moe_backend* be, const moe_tensor* x_sorted, const moe_tensor* offsets,
+                                    const moe_tensor* gate_up, const moe_tensor* down, int32_t activation,
+                                    const moe_tensor* source, const moe_tensor* weights, int32_t accumulate,
+                                    moe_tensor* y_sorted, moe_tensor* out);
 
 // The instance an op was called on; names it when it is null.
 moe_backend& backend_of(moe_backend* be);

@@ -45,6 +45,7 @@ constexpr char k_add_gumbel_noise[] = "add_gumbel_noise";
 constexpr char k_argmax_rows[] = "argmax_rows";
 constexpr char k_route_and_permute[] = "route_and_permute";
 constexpr char k_rmsnorm_linear[] = "rmsnorm_linear";
+constexpr char k_expert_mlp_unpermute[] = "expert_mlp_unpermute";
 
 const moe_backend_ops kOps = {
     .struct_size = sizeof(moe_backend_ops),
@@ -103,6 +104,7 @@ const moe_backend_ops kOps = {
     .argmax_rows = Recordable<cpu_argmax_rows, k_argmax_rows>::call,
     .route_and_permute = Recordable<cpu_route_and_permute, k_route_and_permute>::call,
     .rmsnorm_linear = Recordable<cpu_rmsnorm_linear, k_rmsnorm_linear>::call,
+    .expert_mlp_unpermute = Recordable<cpu_expert_mlp_unpermute, k_expert_mlp_unpermute>::call,
 };
 
 const moe_plugin_descriptor kDescriptor = {

@@ -79,6 +79,7 @@ moe_status cuda_add_gumbel_noise(moe_backend* be, moe_tensor* logits, uint64_t s
 
 // ---- greedy decoding (ABI 1.3) ----
 moe_status cuda_argmax_rows(moe_backend* be, const moe_tensor* x, moe_tensor* out);
+// ---- fused decode ops (ABI 1.4, arguments as of 1.5; ABI 1.5) ----
 moe_status cuda_route_and_permute(moe_backend* be, const moe_tensor* x, const moe_tensor* norm_weight, float eps,
                                   moe_tensor* h, const moe_tensor* router, int32_t sigmoid, const moe_tensor* bias,
                                   int32_t n_group, int32_t topk_group, int32_t top_k, int32_t normalize,
@@ -86,6 +87,10 @@ moe_status cuda_route_and_permute(moe_backend* be, const moe_tensor* x, const mo
                                   moe_tensor* x_sorted, moe_tensor* offsets, moe_tensor* source);
 moe_status cuda_rmsnorm_linear(moe_backend* be, const moe_tensor* x, const moe_tensor* norm_weight, float eps,
                                const moe_tensor* w, moe_tensor* h, moe_tensor* y);
+moe_status cuda_expert_mlp_unpermute(moe_backend* be, const moe_tensor* x_sorted, const moe_tensor* offsets,
+                                     const moe_tensor* gate_up, const moe_tensor* down, int32_t activation,
+                                     const moe_tensor* source, const moe_tensor* weights, int32_t accumulate,
+                                     moe_tensor* y_sorted, moe_tensor* out);
 
 // ---- collectives (NCCL) ----
 moe_status cuda_comm_unique_id(moe_backend* be, uint8_t id[MOE_COMM_ID_BYTES]);

@@ -106,26 +106,106 @@ __global__ void __launch_bounds__(kMlpThreads)
   }
 }
 
+// expert_down for the rows of one token, followed by moe_unpermute's combination (unpermute_rows in
+// moe_permute_device.cu) of that token's outputs into out [1, dim]: a warp per output column c computes y[r, c]
+// for each of the token's rows r as expert_down does (the same dot_rows and warp_sum, which give a row's sum
+// the same bits whatever the rows beside it), writes it to y, and adds weights[j] * y[row of j, c] to out in
+// unpermute_rows' order, so y and out are the two kernels' bit for bit. The block first maps each flat index
+// to its row (source's inverse, checked as unpermute_rows checks it) and each row to its expert (the clamped
+// offsets, as expert_of_slot reads them; block 0 checks the offsets as expert_down does). Grid: ceil(dim /
+// kMlpWarps); shared memory: 2 * rows ints.
+template <typename W, bool Vec>
+__global__ void __launch_bounds__(kMlpThreads)
+    expert_down_combine(const float* hidden, const int64_t* offsets, const W* down, int experts, int rows, int64_t dim,
+                        int64_t width, const int32_t* source, const float* weights, bool accumulate, float* y,
+                        float* out, IndexError* errors) {
+  extern __shared__ int maps[];
+  int* row_of = maps;            // [rows]: the sorted row of flat index f, or -1
+  int* expert_of = maps + rows;  // [rows]: the expert whose rows hold sorted row r, or -1
+  pdl_wait_and_release();
+  if (blockIdx.x == 0 && threadIdx.x == 0) check_offsets(offsets, experts, rows, errors);
+  for (int f = threadIdx.x; f < rows; f += blockDim.x) row_of[f] = -1;
+  for (int r = threadIdx.x; r < rows; r += blockDim.x) {
+    int found = -1;
+    for (int e = 0; e < experts && found < 0; ++e) {
+      const int64_t b = min(max(offsets[e], int64_t{0}), int64_t{rows});
+      const int64_t en = min(max(offsets[e + 1], b), int64_t{rows});
+      if (r >= b && r < en) found = e;
+    }
+    expert_of[r] = found;
+  }
+  __syncthreads();
+  IndexError* e = blockIdx.x == 0 ? errors : nullptr;  // one block reports
+  for (int r = threadIdx.x; r < rows; r += blockDim.x) {
+    const int f = source[r];
+    if (!index_ok(e, IndexCheck::kUnpermuteSource, r, -1, f, 0, rows - 1)) continue;
+    if (atomicCAS(&row_of[f], -1, r) != -1 && e) report_bad_index(e, IndexCheck::kUnpermuteSourceTwice, r, -1, f, 0, rows - 1);
+  }
+  __syncthreads();
+  const int64_t c = blockIdx.x * int64_t{kMlpWarps} + threadIdx.x / 32;
+  if (c >= dim) return;  // the whole warp
+  float sum = accumulate ? out[c] : 0.f;
+  for (int j = 0; j < rows; ++j) {
+    const int r = row_of[j];
+    if (r < 0) continue;
+    const int ex = expert_of[r];
+    if (ex < 0) continue;  // bad offsets (reported): y[r] is left as it was, as expert_down leaves it
+    float acc[kPassRows] = {};
+    dot_rows<W, Vec>(down + (int64_t{ex} * dim + c) * width, hidden + int64_t{r} * width, width, width, 1, acc);
+    const float yv = warp_sum(acc[0]);
+    if (threadIdx.x % 32 == 0) y[int64_t{r} * dim + c] = yv;
+    sum += weights[j] * yv;
+  }
+  if (threadIdx.x % 32 == 0) out[c] = sum;
+}
+
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 template <typename W, bool Vec>
 void launch(moe_backend& be, const ExpertShapes& s, const float* x, const int64_t* offsets, const W* gate_up,
-            const W* down, int32_t activation, float* hidden, float* y, unsigned slots) {
+            const W* down, int32_t activation, float* hidden, float* y, unsigned slots, const TokenCombine* combine) {
   const int experts = static_cast<int>(s.experts);
   const dim3 up_grid(slots, static_cast<unsigned>((s.width + kMlpWarps - 1) / kMlpWarps));
   if (s.width > 0) {
     launch_pdl(be, "expert_gate_up", expert_gate_up<W, Vec>, up_grid, kMlpThreads, 0, x, offsets, gate_up, experts,
                s.rows, s.dim, s.width, activation, hidden);
   }
+  if (combine) {
+    const unsigned blocks = static_cast<unsigned>((s.dim + kMlpWarps - 1) / kMlpWarps);
+    launch_pdl(be, "expert_down_combine", expert_down_combine<W, Vec>, blocks, kMlpThreads,
+               2 * static_cast<size_t>(s.rows) * sizeof(int), hidden, offsets, down, experts,
+               static_cast<int>(s.rows), s.dim, s.width, combine->source, combine->weights, combine->accumulate, y,
+               combine->out, device_index_errors(be));
+    return;
+  }
   const dim3 down_grid(slots, static_cast<unsigned>((s.dim + kMlpWarps - 1) / kMlpWarps));
   launch_pdl(be, "expert_down", expert_down<W, Vec>, down_grid, kMlpThreads, 0, hidden, offsets, down, experts, s.rows,
              s.dim, s.width, y, device_index_errors(be));
 }
 
+void run_on_device(moe_backend& be, const ExpertShapes& s, const float* x, const int64_t* offsets, const void* gate_up,
+                   const void* down, int32_t activation, float* y, const TokenCombine* combine);
+
 }  // namespace
 
 void expert_mlp_on_device(moe_backend& be, const ExpertShapes& s, const float* x, const int64_t* offsets,
                           const void* gate_up, const void* down, int32_t activation, float* y) {
+  run_on_device(be, s, x, offsets, gate_up, down, activation, y, nullptr);
+}
+
+bool expert_mlp_combine_on_device(moe_backend& be, const ExpertShapes& s, const float* x, const int64_t* offsets,
+                                  const void* gate_up, const void* down, int32_t activation, float* y,
+                                  const TokenCombine& combine) {
+  // One token's rows (at most what the kernel's shared maps hold), every dimension present.
+  if (s.rows < 1 || s.rows > kMaxCombineRows || s.dim == 0 || s.width == 0 || s.experts == 0) return false;
+  run_on_device(be, s, x, offsets, gate_up, down, activation, y, &combine);
+  return true;
+}
+
+namespace {
+
+void run_on_device(moe_backend& be, const ExpertShapes& s, const float* x, const int64_t* offsets, const void* gate_up,
+                   const void* down, int32_t activation, float* y, const TokenCombine* combine) {
   if (s.rows == 0 || s.dim == 0 || s.experts == 0) return;
   if (s.experts > INT32_MAX || s.width > INT32_MAX || s.dim / kMlpWarps > 65535 || s.width / kMlpWarps > 65535)
     fail(MOE_ERR_UNSUPPORTED, "recording expert_mlp with dim " + std::to_string(s.dim) + " and expert width " +
@@ -144,17 +224,18 @@ void expert_mlp_on_device(moe_backend& be, const ExpertShapes& s, const float* x
     auto* gu = static_cast<const __nv_bfloat16*>(gate_up);
     auto* dn = static_cast<const __nv_bfloat16*>(down);
     if (vec)
-      launch<__nv_bfloat16, true>(be, s, x, offsets, gu, dn, activation, hidden, y, slots);
+      launch<__nv_bfloat16, true>(be, s, x, offsets, gu, dn, activation, hidden, y, slots, combine);
     else
-      launch<__nv_bfloat16, false>(be, s, x, offsets, gu, dn, activation, hidden, y, slots);
+      launch<__nv_bfloat16, false>(be, s, x, offsets, gu, dn, activation, hidden, y, slots, combine);
   } else {
     auto* gu = static_cast<const float*>(gate_up);
     auto* dn = static_cast<const float*>(down);
     if (vec)
-      launch<float, true>(be, s, x, offsets, gu, dn, activation, hidden, y, slots);
+      launch<float, true>(be, s, x, offsets, gu, dn, activation, hidden, y, slots, combine);
     else
-      launch<float, false>(be, s, x, offsets, gu, dn, activation, hidden, y, slots);
+      launch<float, false>(be, s, x, offsets, gu, dn, activation, hidden, y, slots, combine);
   }
 }
 
+}  // namespace
 }  // namespace moe_cuda

@@ -54,7 +54,8 @@ __global__ void unpermute_backward_rows(const float* y, const int32_t* source, c
   if (threadIdx.x == 0) dw[f] = dot;
 }
 
-// Checks y_sorted [rows, dim], source [rows], weights [tokens, top_k] and a per-token tensor [tokens, dim].
+}  // namespace
+
 void check_unpermute(const moe_tensor* y_sorted, const moe_tensor* source, const moe_tensor* weights,
                      const moe_tensor* per_token, const char* per_token_name) {
   check_tensor(y_sorted, "y_sorted", MOE_DTYPE_F32, 2);
@@ -69,8 +70,6 @@ void check_unpermute(const moe_tensor* y_sorted, const moe_tensor* source, const
             " do not agree (rows = tokens * top_k, " + per_token_name + " [tokens, dim])");
   if (rows > INT32_MAX) invalid("tokens * top_k = " + std::to_string(rows) + " does not fit the i32 source indices");
 }
-
-}  // namespace
 
 void check_permute(const moe_tensor* x, const moe_tensor* ids, int32_t num_experts, const moe_tensor* x_sorted,
                    const moe_tensor* offsets, const moe_tensor* source) {

@@ -5,8 +5,9 @@
 // alone over the 16 layers: its replay time per layer, launch gaps included. Prints a table and one JSON
 // line. The positions move from step to step (inputs copied in before each replay), as in decoding.
 // --fused-decode runs the ops as the model does with plugin ABI 1.5: the attention's norm and q/k/v product
-// as rmsnorm_linear, the experts' norm, router product, routing and dispatch as route_and_permute (on CUDA
-// their fused kernels also need MOE_CUDA_FUSED_DECODE=1), instead of two and four ops.
+// as rmsnorm_linear, the experts' norm, router product, routing and dispatch as route_and_permute, the experts
+// and their combination as expert_mlp_unpermute (on CUDA their fused kernels also need
+// MOE_CUDA_FUSED_DECODE=1), instead of two, four and two ops.
 //
 // Usage: moe_bench_recorded_step [--backend cuda] [--plugin-dir DIR] [--capacity N] [--shared-weights]
 //                                [--fused-decode]
@@ -195,8 +196,8 @@ int main(int argc, char** argv) {
         {"moe_unpermute", [&](int64_t) { check(op.moe_unpermute(h(), ref(ys), ref(src), ref(rw), 1, ref(x)), "moe_unpermute"); }},
     };
     if (fused_decode) {
-      if (!be.has_route_and_permute() || !be.has_rmsnorm_linear()) {
-        std::fprintf(stderr, "backend '%s' has no route_and_permute or rmsnorm_linear (plugin ABI 1.5)\n",
+      if (!be.has_route_and_permute() || !be.has_rmsnorm_linear() || !be.has_expert_mlp_unpermute()) {
+        std::fprintf(stderr, "backend '%s' lacks route_and_permute, rmsnorm_linear or expert_mlp_unpermute (plugin ABI 1.5)\n",
                      be.name().c_str());
         return 1;
       }
@@ -217,6 +218,13 @@ int main(int argc, char** argv) {
                                                       nullptr, 1, 1, static_cast<int32_t>(top_k), 1, 1.f, ref(logits),
                                                       ref(rid), ref(rw), ref(xs), ref(off), ref(src)),
                                  "route_and_permute");
+                         }});
+      // The experts and the combination of their outputs become one.
+      at = groups.erase(named("expert_mlp"), named("moe_unpermute") + 1);
+      groups.insert(at, {"expert_mlp_unpermute", [&](int64_t l) {
+                           check(op.expert_mlp_unpermute(h(), ref(xs), ref(off), ref(w(gate_up, l)), ref(w(down, l)),
+                                                         MOE_ACT_SILU, ref(src), ref(rw), 1, ref(ys), ref(x)),
+                                 "expert_mlp_unpermute");
                          }});
     }
     auto step_ops = [&] {

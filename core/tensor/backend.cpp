@@ -139,6 +139,10 @@ bool Backend::has_rmsnorm_linear() const {
   return has(&moe_backend_ops::rmsnorm_linear, offsetof(moe_backend_ops, rmsnorm_linear));
 }
 
+bool Backend::has_expert_mlp_unpermute() const {
+  return has(&moe_backend_ops::expert_mlp_unpermute, offsetof(moe_backend_ops, expert_mlp_unpermute));
+}
+
 bool Backend::can_record() const {
   return has(&moe_backend_ops::record_begin, offsetof(moe_backend_ops, record_begin)) &&
          has(&moe_backend_ops::destroy_step, offsetof(moe_backend_ops, destroy_step)) && ops_->record_end &&

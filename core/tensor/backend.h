@@ -51,6 +51,9 @@ class Backend {
   // Whether the plugin runs a norm and the product that reads it as one op (plugin ABI 1.5;
   // ops::rmsnorm_linear). Where it does not, ops::rmsnorm_linear calls rmsnorm and gemm.
   bool has_rmsnorm_linear() const;
+  // Whether the plugin runs the experts and the combination of their outputs as one op (plugin ABI 1.5;
+  // ops::expert_mlp_unpermute). Where it does not, ops::expert_mlp_unpermute calls the two ops.
+  bool has_expert_mlp_unpermute() const;
 
   // Recorded steps (plugin ABI 1.2). Blocks that the recording thread allocates between begin_recording
   // and end_recording belong to the recording's pool until release_pool: replays write into them, so the

@@ -313,9 +313,11 @@ Dispatch route_and_permute(const Tensor& x, const InputNorm& norm, const Tensor&
   return d;
 }
 
-Tensor expert_mlp(const Tensor& x_sorted, const Tensor& offsets, const Tensor& gate_up, const Tensor& down,
-                  int activation) {
-  const char* op = "expert_mlp";
+namespace {
+
+// The checks of expert_mlp's arguments, for it and for expert_mlp_unpermute.
+void expect_experts(const char* op, const Tensor& x_sorted, const Tensor& offsets, const Tensor& gate_up,
+                    const Tensor& down) {
   expect_dtype(x_sorted, MOE_DTYPE_F32, op, "x");
   expect_ndim(gate_up, 3, op, "gate_up");
   expect_ndim(down, 3, op, "down");
@@ -326,6 +328,14 @@ Tensor expert_mlp(const Tensor& x_sorted, const Tensor& offsets, const Tensor& g
              offsets.numel() == e + 1,
          op, "gate_up " + shape_string(gate_up.shape()) + ", down " + shape_string(down.shape()) + ", x " +
                  shape_string(x_sorted.shape()) + " do not agree");
+}
+
+}  // namespace
+
+Tensor expert_mlp(const Tensor& x_sorted, const Tensor& offsets, const Tensor& gate_up, const Tensor& down,
+                  int activation) {
+  const char* op = "expert_mlp";
+  expect_experts(op, x_sorted, offsets, gate_up, down);
   Backend& be = x_sorted.backend();
   Tensor y = Tensor::empty(be, MOE_DTYPE_F32, x_sorted.shape());
   moe_tensor xr = x_sorted.ref(), orf = offsets.ref(), gr = gate_up.ref(), dr = down.ref(), yr = y.ref();
@@ -341,6 +351,27 @@ void moe_unpermute(const Tensor& y_sorted, const Tensor& source, const Tensor& w
   Backend& be = out.backend();
   moe_tensor yr = y_sorted.ref(), sr = source.ref(), wr = weights.ref(), orf = out.ref();
   be.check(be.ops().moe_unpermute(be.handle(), &yr, &sr, &wr, accumulate ? 1 : 0, &orf), op);
+}
+
+void expert_mlp_unpermute(const Tensor& x_sorted, const Tensor& offsets, const Tensor& gate_up, const Tensor& down,
+                          int activation, const Tensor& source, const Tensor& weights, bool accumulate, Tensor& out) {
+  const char* op = "expert_mlp_unpermute";
+  Backend& be = x_sorted.backend();
+  if (!be.has_expert_mlp_unpermute()) {
+    moe_unpermute(expert_mlp(x_sorted, offsets, gate_up, down, activation), source, weights, accumulate, out);
+    return;
+  }
+  expect_experts(op, x_sorted, offsets, gate_up, down);
+  expect(x_sorted.dim(0) == source.numel() && source.numel() == weights.numel() && weights.dim(0) == out.dim(0) &&
+             x_sorted.dim(1) == out.dim(1),
+         op, "x " + shape_string(x_sorted.shape()) + ", source " + shape_string(source.shape()) + ", weights " +
+                 shape_string(weights.shape()) + " and out " + shape_string(out.shape()) + " do not agree");
+  Tensor y = Tensor::empty(be, MOE_DTYPE_F32, x_sorted.shape());
+  moe_tensor xr = x_sorted.ref(), orf = offsets.ref(), gr = gate_up.ref(), dr = down.ref(), sr = source.ref(),
+             wr = weights.ref(), yr = y.ref(), outr = out.ref();
+  be.check(be.ops().expert_mlp_unpermute(be.handle(), &xr, &orf, &gr, &dr, activation, &sr, &wr, accumulate ? 1 : 0,
+                                         &yr, &outr),
+           op);
 }
 
 void kv_store(const Tensor& k, const Tensor& v, const Tensor& slot, const Tensor& position, Tensor& k_cache,

@@ -81,6 +81,11 @@ Dispatch route_and_permute(const Tensor& x, const InputNorm& norm, const Tensor&
 Tensor expert_mlp(const Tensor& x_sorted, const Tensor& offsets, const Tensor& gate_up, const Tensor& down,
                   int activation);
 void moe_unpermute(const Tensor& y_sorted, const Tensor& source, const Tensor& weights, bool accumulate, Tensor& out);
+// moe_unpermute(expert_mlp(x_sorted, offsets, gate_up, down, activation), source, weights, accumulate, out): one
+// backend op where the plugin has expert_mlp_unpermute (plugin ABI 1.5; a recorded decode step runs the down
+// product and the combination as one kernel), else the two ops: the same results either way.
+void expert_mlp_unpermute(const Tensor& x_sorted, const Tensor& offsets, const Tensor& gate_up, const Tensor& down,
+                          int activation, const Tensor& source, const Tensor& weights, bool accumulate, Tensor& out);
 
 void kv_store(const Tensor& k, const Tensor& v, const Tensor& slot, const Tensor& position, Tensor& k_cache,
               Tensor& v_cache);

@@ -292,15 +292,16 @@ int64_t expert_capacity(float capacity_factor, int64_t tokens, int top_k, int nu
 Tensor routed_experts_inference(const Tensor& x, const ops::InputNorm& norm, const Tensor& router,
                                 const Tensor* router_bias, const Tensor& gate_up, const Tensor& down,
                                 const MoeRouting& r, const Tensor& residual, Tensor* router_logits, Tensor* ids) {
-  // Norm, router and dispatch are one op, which a recorded decode step runs as one kernel where the backend
-  // has it (ops::route_and_permute).
+  // Norm, router and dispatch are one op, and the experts with the combination of their outputs another,
+  // which a recorded decode step runs as few kernels where the backend has them (ops::route_and_permute,
+  // ops::expert_mlp_unpermute).
   const ops::RouterSpec spec{r.sigmoid, router_bias, r.n_group, r.topk_group, r.top_k, r.normalize, r.scaling};
   ops::Dispatch d = ops::route_and_permute(x, norm, router, spec);
   if (router_logits) *router_logits = d.logits;
   if (ids) *ids = d.routing.ids;
-  Tensor y_sorted = ops::expert_mlp(d.permuted.x_sorted, d.permuted.offsets, gate_up, down, r.activation);
   Tensor sum = residual;
-  ops::moe_unpermute(y_sorted, d.permuted.source, d.routing.weights, true, sum);
+  ops::expert_mlp_unpermute(d.permuted.x_sorted, d.permuted.offsets, gate_up, down, r.activation, d.permuted.source,
+                            d.routing.weights, true, sum);
   return sum;
 }
 

@@ -2,8 +2,9 @@
 // the fused ops of ABI 1.4 and 1.5 only where the plugin's table has them with their current arguments, and
 // otherwise runs their parts. Each backend under test is loaded a second time through a copy of its
 // descriptor that claims ABI 1.3 (table cut before route_and_permute) or 1.4 (cut before rmsnorm_linear; its
-// route_and_permute had other arguments then, so it must not be called); ops::route_and_permute and
-// ops::rmsnorm_linear on that instance must give the current instance's results bit for bit.
+// route_and_permute had other arguments then, so it must not be called); ops::route_and_permute,
+// ops::rmsnorm_linear and ops::expert_mlp_unpermute on that instance must give the current instance's results
+// bit for bit.
 #include <cstddef>
 #include <memory>
 
@@ -29,9 +30,9 @@ class OlderPluginTest : public BackendTest {
     return another_instance(&descriptor_);
   }
 
-  // x, norm weight, router and q/k/v-like weights on `on`, the same values on every instance.
+  // x, norm weight, router, q/k/v-like weights and experts on `on`, the same values on every instance.
   struct Inputs {
-    Tensor x, norm, router, w;
+    Tensor x, norm, router, w, gate_up, down;
   };
   static Inputs inputs(Backend& on) {
     const int64_t tokens = 3, dim = 64, experts = 8, n = 96;
@@ -40,6 +41,11 @@ class OlderPluginTest : public BackendTest {
     in.norm = Tensor::from_host(on, MOE_DTYPE_F32, {dim}, random_floats(dim, 12, 0.5f, 1.5f).data());
     in.router = Tensor::from_host(on, MOE_DTYPE_F32, {experts, dim}, random_floats(experts * dim, 13).data());
     in.w = Tensor::from_host(on, MOE_DTYPE_F32, {n, dim}, random_floats(n * dim, 14).data());
+    const int64_t width = 32;
+    in.gate_up = Tensor::from_host(on, MOE_DTYPE_F32, {experts, 2 * width, dim},
+                                   random_floats(experts * 2 * width * dim, 15, -0.2f, 0.2f).data());
+    in.down = Tensor::from_host(on, MOE_DTYPE_F32, {experts, dim, width},
+                                random_floats(experts * dim * width, 16, -0.2f, 0.2f).data());
     return in;
   }
 
@@ -56,6 +62,13 @@ class OlderPluginTest : public BackendTest {
     EXPECT_TRUE(same_bits(got.permuted.source, want.permuted.source, "source"));
     EXPECT_TRUE(same_bits(ops::rmsnorm_linear(then.x, then.norm, 1e-5f, then.w),
                           ops::rmsnorm_linear(now.x, now.norm, 1e-5f, now.w), "y"));
+    // The experts on the dispatched rows, their outputs added to x.
+    Tensor out_now = ops::clone(now.x), out_then = ops::clone(then.x);
+    ops::expert_mlp_unpermute(want.permuted.x_sorted, want.permuted.offsets, now.gate_up, now.down, MOE_ACT_SILU,
+                              want.permuted.source, want.routing.weights, true, out_now);
+    ops::expert_mlp_unpermute(got.permuted.x_sorted, got.permuted.offsets, then.gate_up, then.down, MOE_ACT_SILU,
+                              got.permuted.source, got.routing.weights, true, out_then);
+    EXPECT_TRUE(same_bits(out_then, out_now, "out"));
   }
 
   moe_backend_ops table_{};
@@ -67,6 +80,7 @@ TEST_P(OlderPluginTest, Abi13PluginRunsTheFusedOpsAsTheirParts) {
   std::unique_ptr<Backend> older = as_older(3, offsetof(moe_backend_ops, route_and_permute));
   EXPECT_FALSE(older->has_route_and_permute());
   EXPECT_FALSE(older->has_rmsnorm_linear());
+  EXPECT_FALSE(older->has_expert_mlp_unpermute());
   expect_same_results(*older);
 }
 
@@ -74,12 +88,14 @@ TEST_P(OlderPluginTest, Abi14RouteAndPermuteIsNotCalledWithTheNewArguments) {
   std::unique_ptr<Backend> older = as_older(4, offsetof(moe_backend_ops, rmsnorm_linear));
   EXPECT_FALSE(older->has_route_and_permute());  // its 1.4 entry took other arguments
   EXPECT_FALSE(older->has_rmsnorm_linear());
+  EXPECT_FALSE(older->has_expert_mlp_unpermute());
   expect_same_results(*older);
 }
 
-TEST_P(OlderPluginTest, CurrentPluginHasBoth) {
+TEST_P(OlderPluginTest, CurrentPluginHasThem) {
   EXPECT_TRUE(be().has_route_and_permute());
   EXPECT_TRUE(be().has_rmsnorm_linear());
+  EXPECT_TRUE(be().has_expert_mlp_unpermute());
 }
 
 }  // namespace

@@ -27,7 +27,7 @@ extern "C" {
 #define MOE_PLUGIN_ABI_MAJOR 1
 #define MOE_PLUGIN_ABI_MINOR 5 /* 1.1: collectives appended to moe_backend_ops; 1.2: recorded steps; 1.3: argmax_rows;
                                   1.4: route_and_permute; 1.5: route_and_permute takes the layer's norm,
-                                  rmsnorm_linear */
+                                  rmsnorm_linear, expert_mlp_unpermute */
 #define MOE_PLUGIN_ABI_VERSION ((uint32_t)((MOE_PLUGIN_ABI_MAJOR << 16) | MOE_PLUGIN_ABI_MINOR))
 #define MOE_PLUGIN_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define MOE_PLUGIN_ABI_MINOR_OF(v) ((uint32_t)(v)&0xffffu)
@@ -417,6 +417,18 @@ typedef struct moe_backend_ops {
    * theirs bit for bit. A math op: recorded like the others while recording. */
   moe_status (*rmsnorm_linear)(moe_backend* be, const moe_tensor* x, const moe_tensor* norm_weight, float eps,
                                const moe_tensor* w, moe_tensor* h, moe_tensor* y);
+
+  /* ---- appended in ABI 1.5 (NULL where a backend has none; the core then calls the two ops) ----
+   * The routed experts and the weighted combination of their outputs as one op, so that a decode step can
+   * run the experts' down product and the combination as one kernel:
+   *   y_sorted = expert_mlp(x_sorted, offsets, gate_up, down, activation)        (written)
+   *   out (+)= moe_unpermute(y_sorted, source, weights)   (accumulate != 0 adds to out)
+   * Shapes, dtypes and errors are those of the two ops (y_sorted must not overlap out); the results are
+   * theirs bit for bit. A math op: recorded like the others while recording. */
+  moe_status (*expert_mlp_unpermute)(moe_backend* be, const moe_tensor* x_sorted, const moe_tensor* offsets,
+                                     const moe_tensor* gate_up, const moe_tensor* down, int32_t activation,
+                                     const moe_tensor* source, const moe_tensor* weights, int32_t accumulate,
+                                     moe_tensor* y_sorted, moe_tensor* out);
 } moe_backend_ops;
 
 /* ------------------------------------------------------------------------------------------------
