@@ -33,7 +33,7 @@ moe_status cpu_route_and_permute(moe_backend* be, const moe_tensor* x, const moe
       check_tensor(h, "h", MOE_DTYPE_F32, 2);
       if (h->shape[0] != tokens || h->shape[1] != dim)
         invalid("h " + shape_string(*h) + " must be x's shape " + shape_string(*x));
-      if (h->data == x->data && tokens * dim > 0) invalid("h must not be x (the norm's input is read again)");
+      check_disjoint(h, "h", x, "x", "h is written while x is read");
     }
   });
   if (checked != MOE_OK) return checked;

@@ -24,12 +24,9 @@ moe_status cuda_expert_mlp_unpermute(moe_backend* be, const moe_tensor* x_sorted
                                      moe_tensor* y_sorted, moe_tensor* out) {
   bool fused = false;
   const moe_status checked = guarded(be, [&](moe_backend& b) {
-    const int64_t y_count = check_tensor(y_sorted, "y_sorted", MOE_DTYPE_F32, 2);
-    const int64_t out_count = check_tensor(out, "out", MOE_DTYPE_F32, 2);
-    const char *y = static_cast<const char*>(y_sorted->data), *o = static_cast<const char*>(out->data);
-    const int64_t f = static_cast<int64_t>(sizeof(float));
-    if (y_count > 0 && out_count > 0 && y < o + out_count * f && o < y + y_count * f)
-      invalid("y_sorted and out must not overlap (out is written from y_sorted)");
+    check_tensor(y_sorted, "y_sorted", MOE_DTYPE_F32, 2);
+    check_tensor(out, "out", MOE_DTYPE_F32, 2);
+    check_disjoint(y_sorted, "y_sorted", out, "out", "out is written from y_sorted");
     if (!recording(b) || !fused_decode_switched_on()) return;  // the two ops below check the rest themselves
     const ExpertShapes s = check_experts(x_sorted, gate_up, down, activation);
     if (y_sorted->shape[0] != s.rows || y_sorted->shape[1] != s.dim)

@@ -15,21 +15,12 @@
 #include "tensor_checks.h"
 
 namespace moe_cuda {
-namespace {
-
-bool overlap(const moe_tensor& a, int64_t a_bytes, const moe_tensor& b, int64_t b_bytes) {
-  const char *p = static_cast<const char*>(a.data), *q = static_cast<const char*>(b.data);
-  return a_bytes > 0 && b_bytes > 0 && p < q + b_bytes && q < p + a_bytes;
-}
-
-}  // namespace
-
 moe_status cuda_rmsnorm_linear(moe_backend* be, const moe_tensor* x, const moe_tensor* norm_weight, float eps,
                                const moe_tensor* w, moe_tensor* h, moe_tensor* y) {
   int64_t rows = 0, dim = 0, n = 0;
   bool fused = false;
   const moe_status checked = guarded(be, [&](moe_backend& b) {
-    const int64_t x_count = check_tensor(x, "x", MOE_DTYPE_F32, 2);
+    check_tensor(x, "x", MOE_DTYPE_F32, 2);
     rows = x->shape[0];
     dim = x->shape[1];
     check_float_tensor(norm_weight, "norm_weight", 1);
@@ -38,15 +29,14 @@ moe_status cuda_rmsnorm_linear(moe_backend* be, const moe_tensor* x, const moe_t
     if (norm_weight->shape[0] != dim || w->shape[1] != dim)
       invalid("x " + shape_string(*x) + ", norm_weight " + shape_string(*norm_weight) + " and w " + shape_string(*w) +
               " do not agree (norm_weight [dim], w [n, dim] for x [rows, dim])");
-    const int64_t h_count = check_tensor(h, "h", MOE_DTYPE_F32, 2);
+    check_tensor(h, "h", MOE_DTYPE_F32, 2);
     if (h->shape[0] != rows || h->shape[1] != dim) invalid("h " + shape_string(*h) + " must be x's shape " + shape_string(*x));
-    const int64_t y_count = check_tensor(y, "y", MOE_DTYPE_F32, 2);
+    check_tensor(y, "y", MOE_DTYPE_F32, 2);
     if (y->shape[0] != rows || y->shape[1] != n)
       invalid("y " + shape_string(*y) + " must be [rows, n] = [" + std::to_string(rows) + ", " + std::to_string(n) + "]");
-    const int64_t f = static_cast<int64_t>(sizeof(float));
-    if (overlap(*h, h_count * f, *x, x_count * f) || overlap(*y, y_count * f, *x, x_count * f) ||
-        overlap(*h, h_count * f, *y, y_count * f))
-      invalid("h, y and x must not overlap (h is written while x is read, y after h)");
+    check_disjoint(h, "h", x, "x", "h is written while x is read");
+    check_disjoint(y, "y", x, "x", "y is written while x is read");
+    check_disjoint(h, "h", y, "y", "both are written");
     if (!(eps >= 0.f)) invalid("eps=" + std::to_string(eps) + " must be a non-negative number");
     fused = recording(b) && fused_decode_switched_on() &&
             try_small_m_rmsnorm_gemm(b, rows, n, dim, data_of<const float>(x), norm_weight->data,

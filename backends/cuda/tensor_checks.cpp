@@ -65,4 +65,33 @@ void check_pointer(const void* p, const char* name) {
   if (!p) invalid(std::string(name) + " is null");
 }
 
+namespace {
+
+int64_t element_bytes_of(moe_dtype dtype) {
+  switch (dtype) {
+    case MOE_DTYPE_BF16:
+    case MOE_DTYPE_F16: return 2;
+    case MOE_DTYPE_I64:
+    case MOE_DTYPE_F64: return 8;
+    case MOE_DTYPE_I8:
+    case MOE_DTYPE_U8: return 1;
+    default: return 4;
+  }
+}
+
+int64_t bytes_of(const moe_tensor& t) {
+  int64_t n = 1;
+  for (int i = 0; i < t.ndim; ++i) n *= t.shape[i];
+  return n * element_bytes_of(t.dtype);
+}
+
+}  // namespace
+
+void check_disjoint(const moe_tensor* a, const char* a_name, const moe_tensor* b, const char* b_name, const char* why) {
+  const int64_t a_bytes = bytes_of(*a), b_bytes = bytes_of(*b);
+  const char *p = static_cast<const char*>(a->data), *q = static_cast<const char*>(b->data);
+  if (a_bytes > 0 && b_bytes > 0 && p < q + b_bytes && q < p + a_bytes)
+    invalid(std::string(a_name) + " and " + b_name + " must not overlap (" + why + ")");
+}
+
 }  // namespace moe_cuda

@@ -21,6 +21,10 @@ int64_t check_float_tensor(const moe_tensor* t, const char* name, int ndim);
 
 void check_pointer(const void* p, const char* name);
 
+// Throws naming both when tensors a and b (already checked) share a byte of memory; `why` says why they
+// must not (a fused op's output written while an input is still read).
+void check_disjoint(const moe_tensor* a, const char* a_name, const moe_tensor* b, const char* b_name, const char* why);
+
 template <typename T>
 T* data_of(const moe_tensor* t) {
   return static_cast<T*>(t->data);

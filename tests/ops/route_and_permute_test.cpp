@@ -245,7 +245,7 @@ TEST_P(RouteAndPermuteTest, BadArgumentsNameWhatIsWrong) {
   EXPECT_TRUE(fails_with([&] { raw(x, &norm, router, s, bad_h); }, MOE_ERR_INVALID_ARGUMENT, {"h [2, 15]"}));
   Outputs h_is_x = outputs(c);
   h_is_x.h = x;
-  EXPECT_TRUE(fails_with([&] { raw(x, &norm, router, s, h_is_x); }, MOE_ERR_INVALID_ARGUMENT, {"h must not be x"}));
+  EXPECT_TRUE(fails_with([&] { raw(x, &norm, router, s, h_is_x); }, MOE_ERR_INVALID_ARGUMENT, {"h and x must not overlap"}));
   // The core's wrapper refuses a mismatched router or norm before the backend sees it.
   EXPECT_TRUE(fails_with([&] { ops::route_and_permute(x, {}, upload_f32(random_floats(136, 6), {8, 17}), s); },
                          MOE_ERR_INTERNAL, {"route_and_permute", "router [8, 17]"}));
