@@ -2,7 +2,9 @@
 """The GPU benchmark of issue 5: our engine (CUDA backend) and transformers side by side, in one run, on
 one random-weight checkpoint of the "seed-1.2B" config (bench/configs/seed-1.2b-mixtral.json: Mixtral,
 vocab 32000, d_model 1024, 16 layers, 16 heads, 16 experts top-2, expert width 1408), bf16 weights:
-  prefill    32 x 128 ids, last-position logits
+  prefill    32 x 128 ids, last-position logits (ours with MOE_CUDA_F32_MATH=bf16: the attention on bf16
+             tensor cores, as the peer's bf16 model computes it; prefill_f32 is ours with the exact f32
+             attention, against the same peer run)
   decode     greedy, 16-id prompts, batch 1 and batch 64
   train      16 x 512 ids, one AdamW step (ours trains f32 weights: the trainer's requirement; with
              MOE_CUDA_F32_MATH=bf16 its products run on bf16 tensor cores like the peer's)
@@ -12,7 +14,7 @@ the same run, decode bandwidth use against the measured copy bandwidth.
 Prints the table last and writes every JSON line to --json.
 
 Usage: bench/gpu/run_gpu_bench.py [--build build/gpu] [--checkpoint DIR] [--runs 5] [--json FILE]
-                                  [--phases prefill,decode1,decode64,train]"""
+                                  [--phases prefill,prefill_f32,decode1,decode64,train]"""
 import argparse
 import datetime
 import json
@@ -27,11 +29,17 @@ CONFIG = os.path.join(ROOT, "bench", "configs", "seed-1.2b-mixtral.json")
 # Both engines take the same arguments for a phase.
 PHASES = {
     "prefill": ["--phase", "prefill", "--batch", "32", "--seq", "128"],
+    "prefill_f32": ["--phase", "prefill", "--batch", "32", "--seq", "128"],
     "decode1": ["--phase", "decode", "--batch", "1", "--prompt", "16", "--new", "64"],
     "decode64": ["--phase", "decode", "--batch", "64", "--prompt", "16", "--new", "16"],
     "train": ["--phase", "train", "--batch", "16", "--seq", "512"],
 }
-GOALS = {"prefill": 4.0, "decode1": 30.0, "decode64": 4.0, "train": 3.0}
+GOALS = {"prefill": 4.0, "prefill_f32": 4.0, "decode1": 30.0, "decode64": 4.0, "train": 3.0}
+# Our process's environment per phase (the peer's is the same for all). A bf16 model's prefill and training
+# compute their f32 activations' products in bf16 as the peer does: attention on bf16 tensor cores.
+OURS_ENV = {"prefill": {"MOE_CUDA_F32_MATH": "bf16"}, "train": {"MOE_CUDA_F32_MATH": "bf16"}}
+# Phases that time ours only, against the peer run of another phase.
+PEER_OF = {"prefill_f32": "prefill"}
 
 
 def log(*a):
@@ -65,6 +73,7 @@ def costs(cfg):
     out = {}
     b, s = 32, 128
     out["prefill"] = {"flops": b * (layers * (s * per_token_layer + causal_attention(s)) + 2 * d * vocab)}
+    out["prefill_f32"] = out["prefill"]
     b, s = 16, 512
     forward = b * (layers * (s * per_token_layer + causal_attention(s)) + s * 2 * d * vocab)
     out["train"] = {"flops": 3 * forward}  # forward, and twice that backward
@@ -85,7 +94,7 @@ def main():
     ap.add_argument("--checkpoint", default="/tmp/moe_seed_1.2b_bf16")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--json", default=None)
-    ap.add_argument("--phases", default="prefill,decode1,decode64,train")
+    ap.add_argument("--phases", default="prefill,prefill_f32,decode1,decode64,train")
     a = ap.parse_args()
     if not os.path.exists(os.path.join(a.checkpoint, "model.safetensors")):
         subprocess.run([sys.executable, os.path.join(ROOT, "bench", "make_random_checkpoint.py"), CONFIG, a.checkpoint,
@@ -100,12 +109,20 @@ def main():
     results.append(ceil)
     cost = costs(cfg)
     rows = []
+    peer_runs = {}
     for name in a.phases.split(","):
         args = PHASES[name] + ["--runs", str(a.runs)]
-        ours_env = dict(env, MOE_CUDA_F32_MATH="bf16") if name == "train" else env
-        ours = run_json([ours_bin, a.checkpoint] + args, ours_env)
-        theirs = run_json([sys.executable, peer, a.checkpoint] + args, env)
-        results += [r for r in (ours, theirs) if r]
+        ours = run_json([ours_bin, a.checkpoint] + args, dict(env, **OURS_ENV.get(name, {})))
+        peer_phase = PEER_OF.get(name, name)
+        if peer_phase not in peer_runs:
+            peer_runs[peer_phase] = run_json([sys.executable, peer, a.checkpoint] + PHASES[peer_phase] +
+                                             ["--runs", str(a.runs)], env)
+            if peer_runs[peer_phase]:
+                results.append(peer_runs[peer_phase])
+        theirs = peer_runs[peer_phase]
+        if ours:
+            ours["phase_name"] = name
+            results.append(ours)
         rows.append((name, ours, theirs))
         if ours and theirs:  # at once, so that a run cut short still shows the phases it finished
             log(f"== {name}: ours {ours['tokens_per_s']:.1f} tok/s, peer {theirs['tokens_per_s']:.1f} tok/s, "
