@@ -209,6 +209,15 @@ std::vector<double> to_double(const std::vector<float>& values) { return {values
   return ::testing::AssertionSuccess();
 }
 
+void expect_same_dispatch(const ops::Dispatch& got, const ops::Dispatch& want) {
+  EXPECT_TRUE(same_bits(got.logits, want.logits, "logits"));
+  EXPECT_TRUE(same_bits(got.routing.ids, want.routing.ids, "ids"));
+  EXPECT_TRUE(same_bits(got.routing.weights, want.routing.weights, "weights"));
+  EXPECT_TRUE(same_bits(got.permuted.x_sorted, want.permuted.x_sorted, "x_sorted"));
+  EXPECT_TRUE(same_bits(got.permuted.offsets, want.permuted.offsets, "offsets"));
+  EXPECT_TRUE(same_bits(got.permuted.source, want.permuted.source, "source"));
+}
+
 ::testing::AssertionResult close_to(const std::vector<float>& got, const std::vector<double>& want, double tolerance) {
   if (got.size() != want.size())
     return ::testing::AssertionFailure() << "got " << got.size() << " values, want " << want.size();

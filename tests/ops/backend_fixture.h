@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <random>
 #include <string>
@@ -17,6 +18,7 @@
 
 #include "base/error.h"
 #include "tensor/backend.h"
+#include "tensor/ops.h"
 #include "tensor/tensor.h"
 
 namespace moe::testing {
@@ -58,6 +60,25 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
     be().check(recorded, what);
     return step;
   }
+  // Replays the two steps in turn and waits for both.
+  void replay_both(moe_recorded_step* a, moe_recorded_step* b) {
+    be().check(be().ops().replay_step(be().handle(), a), "replay_step");
+    be().check(be().ops().replay_step(be().handle(), b), "replay_step");
+    be().check(be().ops().synchronize(be().handle()), "synchronize");
+  }
+  // Runs body(value) with MOE_CUDA_FUSED_DECODE = "0", then "1" (the CUDA backend's fused decode kernels off,
+  // then on; other backends ignore it), unsetting it afterwards, also when a check throws.
+  template <typename Body>
+  void with_fused_decode_off_and_on(Body&& body) {
+    struct Unset {
+      ~Unset() { unsetenv("MOE_CUDA_FUSED_DECODE"); }
+    } unset;
+    for (const char* value : {"0", "1"}) {
+      setenv("MOE_CUDA_FUSED_DECODE", value, 1);
+      SCOPED_TRACE(::testing::Message() << "MOE_CUDA_FUSED_DECODE=" << value);
+      body(value);
+    }
+  }
 
  private:
   Backend* backend_ = nullptr;
@@ -81,6 +102,8 @@ std::vector<double> to_double(const std::vector<float>& values);
 // The same shape and the same bytes (the fused ops promise their parts' results bit for bit); the failure
 // message names the tensor and the first byte that differs.
 ::testing::AssertionResult same_bits(const Tensor& got, const Tensor& want, const char* name);
+// same_bits for each of route_and_permute's outputs.
+void expect_same_dispatch(const ops::Dispatch& got, const ops::Dispatch& want);
 
 constexpr double kF32Tolerance = 1e-4;
 constexpr double kBf16Tolerance = 1e-2;

@@ -5,8 +5,6 @@
 // backend may combine inside the down product's kernel; the CUDA backend's is switched by
 // MOE_CUDA_FUSED_DECODE, so the recorded rounds run with it on and off), f32 and bf16 experts, top 2 and top 8,
 // with and without accumulation, one token and several, and argument errors. Backends without the entry skip.
-#include <cstdlib>
-
 #include "backend_fixture.h"
 #include "tensor/ops.h"
 
@@ -102,13 +100,9 @@ TEST_P(ExpertMlpUnpermuteTest, EagerCallMatchesTheTwoOpsBitForBit) {
 TEST_P(ExpertMlpUnpermuteTest, RecordedCallMatchesTheTwoOpsRecorded) {
   if (!be().can_record()) GTEST_SKIP() << "backend '" << be().name() << "' cannot record steps";
   uint32_t seed = 1200;
-  struct Unset {
-    ~Unset() { unsetenv("MOE_CUDA_FUSED_DECODE"); }  // also when a check throws
-  } unset;
-  for (const char* fused : {"0", "1"}) {
-    setenv("MOE_CUDA_FUSED_DECODE", fused, 1);
+  with_fused_decode_off_and_on([&](const char*) {
     for (const ExpertCase& c : kCases) {
-      SCOPED_TRACE(::testing::Message() << c.name << ", MOE_CUDA_FUSED_DECODE=" << fused);
+      SCOPED_TRACE(c.name);
       Inputs in = inputs(c, seed);
       const int64_t rows = c.tokens * c.top_k;
       Tensor y_one = poisoned(MOE_DTYPE_F32, {rows, c.dim}), y_two = poisoned(MOE_DTYPE_F32, {rows, c.dim});
@@ -121,16 +115,14 @@ TEST_P(ExpertMlpUnpermuteTest, RecordedCallMatchesTheTwoOpsRecorded) {
         SCOPED_TRACE(::testing::Message() << "replay " << round);
         const std::vector<float> values = random_floats(static_cast<size_t>(rows * c.dim), seed++);
         if (!values.empty()) in.permuted.x_sorted.copy_from_host(values.data(), values.size() * sizeof(float));
-        be().check(be().ops().replay_step(be().handle(), one), "replay_step");
-        be().check(be().ops().replay_step(be().handle(), two), "replay_step");
-        be().check(be().ops().synchronize(be().handle()), "synchronize");
+        replay_both(one, two);
         EXPECT_TRUE(same_bits(y_one, y_two, "y_sorted"));
         EXPECT_TRUE(same_bits(out_one, out_two, "out"));  // accumulated over the replays alike
       }
       be().ops().destroy_step(be().handle(), one);
       be().ops().destroy_step(be().handle(), two);
     }
-  }
+  });
 }
 
 TEST_P(ExpertMlpUnpermuteTest, BadArgumentsNameWhatIsWrong) {

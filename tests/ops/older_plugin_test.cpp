@@ -54,12 +54,7 @@ class OlderPluginTest : public BackendTest {
     const ops::RouterSpec spec{false, nullptr, 1, 1, 2, true, 1.f};
     const ops::Dispatch want = ops::route_and_permute(now.x, {&now.norm, 1e-5f}, now.router, spec);
     const ops::Dispatch got = ops::route_and_permute(then.x, {&then.norm, 1e-5f}, then.router, spec);
-    EXPECT_TRUE(same_bits(got.logits, want.logits, "logits"));
-    EXPECT_TRUE(same_bits(got.routing.ids, want.routing.ids, "ids"));
-    EXPECT_TRUE(same_bits(got.routing.weights, want.routing.weights, "weights"));
-    EXPECT_TRUE(same_bits(got.permuted.x_sorted, want.permuted.x_sorted, "x_sorted"));
-    EXPECT_TRUE(same_bits(got.permuted.offsets, want.permuted.offsets, "offsets"));
-    EXPECT_TRUE(same_bits(got.permuted.source, want.permuted.source, "source"));
+    expect_same_dispatch(got, want);
     EXPECT_TRUE(same_bits(ops::rmsnorm_linear(then.x, then.norm, 1e-5f, then.w),
                           ops::rmsnorm_linear(now.x, now.norm, 1e-5f, now.w), "y"));
     // The experts on the dispatched rows, their outputs added to x.

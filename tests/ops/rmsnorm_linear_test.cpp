@@ -5,8 +5,6 @@
 // is switched by MOE_CUDA_FUSED_DECODE, so the recorded rounds run with it on and off), f32 and bf16 weights
 // and norm weights, row counts on both sides of the CUDA backend's small-row kernel, widths its vector loads
 // do and do not take, and argument errors. Backends without the entry skip.
-#include <cstdlib>
-
 #include "backend_fixture.h"
 #include "reference_ops.h"
 #include "tensor/ops.h"
@@ -101,13 +99,9 @@ TEST_P(RmsnormLinearTest, EagerCallMatchesRmsnormThenGemmAndTheReference) {
 TEST_P(RmsnormLinearTest, RecordedCallMatchesTheTwoOpsRecorded) {
   if (!be().can_record()) GTEST_SKIP() << "backend '" << be().name() << "' cannot record steps";
   uint32_t seed = 1000;
-  struct Unset {
-    ~Unset() { unsetenv("MOE_CUDA_FUSED_DECODE"); }  // also when a check throws
-  } unset;
-  for (const char* fused : {"0", "1"}) {
-    setenv("MOE_CUDA_FUSED_DECODE", fused, 1);
+  with_fused_decode_off_and_on([&](const char*) {
     for (const NormProductCase& c : kCases) {
-      SCOPED_TRACE(::testing::Message() << c.name << ", MOE_CUDA_FUSED_DECODE=" << fused);
+      SCOPED_TRACE(c.name);
       Inputs in = inputs(c, seed);
       Tensor h_one = poisoned(MOE_DTYPE_F32, {c.rows, c.dim}), y_one = poisoned(MOE_DTYPE_F32, {c.rows, c.n});
       Tensor h_two = poisoned(MOE_DTYPE_F32, {c.rows, c.dim}), y_two = poisoned(MOE_DTYPE_F32, {c.rows, c.n});
@@ -118,16 +112,14 @@ TEST_P(RmsnormLinearTest, RecordedCallMatchesTheTwoOpsRecorded) {
         SCOPED_TRACE(::testing::Message() << "replay " << round);
         const std::vector<float> values = x_values(c, seed);
         if (!values.empty()) in.tx.copy_from_host(values.data(), values.size() * sizeof(float));
-        be().check(be().ops().replay_step(be().handle(), one), "replay_step");
-        be().check(be().ops().replay_step(be().handle(), two), "replay_step");
-        be().check(be().ops().synchronize(be().handle()), "synchronize");
+        replay_both(one, two);
         EXPECT_TRUE(same_bits(h_one, h_two, "h"));
         EXPECT_TRUE(same_bits(y_one, y_two, "y"));
       }
       be().ops().destroy_step(be().handle(), one);
       be().ops().destroy_step(be().handle(), two);
     }
-  }
+  });
 }
 
 TEST_P(RmsnormLinearTest, BadArgumentsNameWhatIsWrong) {

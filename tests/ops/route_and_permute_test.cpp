@@ -6,9 +6,6 @@
 // backend's is switched by MOE_CUDA_FUSED_DECODE, so the recorded rounds run with it on and off), with and
 // without the norm (f32 and bf16 norm weights), f32 and bf16 routers, both router kinds, token counts on
 // both sides of a one-block kernel, and argument errors. Backends without the entry skip.
-#include <cstdlib>
-#include <cstring>
-
 #include "backend_fixture.h"
 #include "tensor/ops.h"
 
@@ -96,15 +93,6 @@ class RouteAndPermuteTest : public BackendTest {
     return d;
   }
 
-  void expect_same(const ops::Dispatch& got, const ops::Dispatch& want) {
-    EXPECT_TRUE(same_bits(got.logits, want.logits, "logits"));
-    EXPECT_TRUE(same_bits(got.routing.ids, want.routing.ids, "ids"));
-    EXPECT_TRUE(same_bits(got.routing.weights, want.routing.weights, "weights"));
-    EXPECT_TRUE(same_bits(got.permuted.x_sorted, want.permuted.x_sorted, "x_sorted"));
-    EXPECT_TRUE(same_bits(got.permuted.offsets, want.permuted.offsets, "offsets"));
-    EXPECT_TRUE(same_bits(got.permuted.source, want.permuted.source, "source"));
-  }
-
   // Outputs allocated (and poisoned) by the test, for raw calls; h: the norm's output.
   struct Outputs : ops::Dispatch {
     Tensor h;
@@ -163,7 +151,7 @@ TEST_P(RouteAndPermuteTest, EagerCallMatchesTheThreeOpsBitForBit) {
     SCOPED_TRACE(c.name);
     Inputs in = inputs(c, seed);
     const ops::RouterSpec s = spec_of(c, c.bias ? &in.bias : nullptr);
-    expect_same(ops::route_and_permute(in.x, in.input_norm(), in.router, s),
+    expect_same_dispatch(ops::route_and_permute(in.x, in.input_norm(), in.router, s),
                 separately(in.x, in.input_norm(), in.router, s));
   }
 }
@@ -174,13 +162,9 @@ TEST_P(RouteAndPermuteTest, EagerCallMatchesTheThreeOpsBitForBit) {
 TEST_P(RouteAndPermuteTest, RecordedCallMatchesTheOpsRecorded) {
   if (!be().can_record()) GTEST_SKIP() << "backend '" << be().name() << "' cannot record steps";
   uint32_t seed = 800;
-  struct Unset {
-    ~Unset() { unsetenv("MOE_CUDA_FUSED_DECODE"); }  // also when a check throws
-  } unset;
-  for (const char* fused : {"0", "1"}) {
-    setenv("MOE_CUDA_FUSED_DECODE", fused, 1);
+  with_fused_decode_off_and_on([&](const char*) {
     for (const DispatchCase& c : kCases) {
-      SCOPED_TRACE(::testing::Message() << c.name << ", MOE_CUDA_FUSED_DECODE=" << fused);
+      SCOPED_TRACE(c.name);
       Inputs in = inputs(c, seed);
       const Tensor* norm = in.norm.defined() ? &in.norm : nullptr;
       const ops::RouterSpec s = spec_of(c, c.bias ? &in.bias : nullptr);
@@ -191,10 +175,8 @@ TEST_P(RouteAndPermuteTest, RecordedCallMatchesTheOpsRecorded) {
         SCOPED_TRACE(::testing::Message() << "replay " << round);
         const std::vector<float> values = x_values(c, seed);
         if (!values.empty()) in.x.copy_from_host(values.data(), values.size() * sizeof(float));
-        be().check(be().ops().replay_step(be().handle(), one), "replay_step");
-        be().check(be().ops().replay_step(be().handle(), ops), "replay_step");
-        be().check(be().ops().synchronize(be().handle()), "synchronize");
-        expect_same(got, want);
+        replay_both(one, ops);
+        expect_same_dispatch(got, want);
         if (norm) {
           EXPECT_TRUE(same_bits(got.h, want.h, "h"));
         }
@@ -202,7 +184,7 @@ TEST_P(RouteAndPermuteTest, RecordedCallMatchesTheOpsRecorded) {
       be().ops().destroy_step(be().handle(), one);
       be().ops().destroy_step(be().handle(), ops);
     }
-  }
+  });
 }
 
 TEST_P(RouteAndPermuteTest, BadArgumentsNameWhatIsWrong) {
