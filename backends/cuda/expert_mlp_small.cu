@@ -6,6 +6,7 @@
 #include "device_index_checks.cuh"
 #include "device_math.cuh"
 #include "expert_mlp_small.h"
+#include "fused_decode.h"
 #include "pdl_launch.cuh"
 #include "recording.h"
 #include "row_dots.cuh"
@@ -55,8 +56,9 @@ __device__ void check_offsets(const int64_t* offsets, int experts, int64_t rows,
   }
 }
 
-// hidden [rows, F] (f32) of the experts' rows; grid (expert slots, ceil(F / kMlpWarps)).
-template <typename W, bool Vec>
+// hidden [rows, F] (f32) of the experts' rows; grid (expert slots, ceil(F / kMlpWarps)). Paired: the gate and
+// up rows' loads issued together (dot_rows_pair, the same bits), with the fused decode kernels (fused_decode.h).
+template <typename W, bool Vec, bool Paired>
 __global__ void __launch_bounds__(kMlpThreads)
     expert_gate_up(const float* x, const int64_t* offsets, const W* gate_up, int experts, int64_t rows, int64_t dim,
                    int64_t width, int32_t act, float* hidden) {
@@ -71,8 +73,12 @@ __global__ void __launch_bounds__(kMlpThreads)
   for (int64_t r0 = begin; r0 < end; r0 += kPassRows) {
     const int nr = static_cast<int>(min(int64_t{kPassRows}, end - r0));
     float g[kPassRows] = {}, u[kPassRows] = {};
-    dot_rows<W, Vec>(wg, x + r0 * dim, dim, dim, nr, g);
-    dot_rows<W, Vec>(wu, x + r0 * dim, dim, dim, nr, u);
+    if constexpr (Paired) {
+      dot_rows_pair<W, Vec>(wg, wu, x + r0 * dim, dim, dim, nr, g, u);
+    } else {
+      dot_rows<W, Vec>(wg, x + r0 * dim, dim, dim, nr, g);
+      dot_rows<W, Vec>(wu, x + r0 * dim, dim, dim, nr, u);
+    }
 #pragma unroll
     for (int r = 0; r < kPassRows; ++r) {
       const float gs = warp_sum(g[r]), us = warp_sum(u[r]);
@@ -167,8 +173,12 @@ void launch(moe_backend& be, const ExpertShapes& s, const float* x, const int64_
   const int experts = static_cast<int>(s.experts);
   const dim3 up_grid(slots, static_cast<unsigned>((s.width + kMlpWarps - 1) / kMlpWarps));
   if (s.width > 0) {
-    launch_pdl(be, "expert_gate_up", expert_gate_up<W, Vec>, up_grid, kMlpThreads, 0, x, offsets, gate_up, experts,
-               s.rows, s.dim, s.width, activation, hidden);
+    if (fused_decode_switched_on())
+      launch_pdl(be, "expert_gate_up", expert_gate_up<W, Vec, true>, up_grid, kMlpThreads, 0, x, offsets, gate_up,
+                 experts, s.rows, s.dim, s.width, activation, hidden);
+    else
+      launch_pdl(be, "expert_gate_up", expert_gate_up<W, Vec, false>, up_grid, kMlpThreads, 0, x, offsets, gate_up,
+                 experts, s.rows, s.dim, s.width, activation, hidden);
   }
   if (combine) {
     const unsigned blocks = static_cast<unsigned>((s.dim + kMlpWarps - 1) / kMlpWarps);
