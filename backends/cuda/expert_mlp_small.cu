@@ -173,7 +173,7 @@ void launch(moe_backend& be, const ExpertShapes& s, const float* x, const int64_
   const int experts = static_cast<int>(s.experts);
   const dim3 up_grid(slots, static_cast<unsigned>((s.width + kMlpWarps - 1) / kMlpWarps));
   if (s.width > 0) {
-    if (fused_decode_switched_on())
+    if (fused_decode_switched_on("expert_gate_up"))
       launch_pdl(be, "expert_gate_up", expert_gate_up<W, Vec, true>, up_grid, kMlpThreads, 0, x, offsets, gate_up,
                  experts, s.rows, s.dim, s.width, activation, hidden);
     else

@@ -38,7 +38,7 @@ moe_status cuda_rmsnorm_linear(moe_backend* be, const moe_tensor* x, const moe_t
     check_disjoint(y, "y", x, "x", "y is written while x is read");
     check_disjoint(h, "h", y, "y", "both are written");
     if (!(eps >= 0.f)) invalid("eps=" + std::to_string(eps) + " must be a non-negative number");
-    fused = recording(b) && fused_decode_switched_on() &&
+    fused = recording(b) && fused_decode_switched_on("rmsnorm_linear") &&
             try_small_m_rmsnorm_gemm(b, rows, n, dim, data_of<const float>(x), norm_weight->data,
                                      norm_weight->dtype == MOE_DTYPE_BF16, eps, data_of<float>(h), w->data, w->dtype,
                                      data_of<float>(y));

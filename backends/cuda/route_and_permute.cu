@@ -130,7 +130,7 @@ moe_status cuda_route_and_permute(moe_backend* be, const moe_tensor* x, const mo
       check_disjoint(h, "h", x, "x", "h is written while x is read");
     }
     const moe_tensor* normed = norm_weight ? h : x;
-    one_block = recording(b) && fused_decode_switched_on() && tokens >= 1 && tokens <= kMaxBlockTokens &&
+    one_block = recording(b) && fused_decode_switched_on("route_and_permute") && tokens >= 1 && tokens <= kMaxBlockTokens &&
                 static_cast<size_t>(experts + 1) * sizeof(int) <= kMaxCountBytes &&
                 small_m_gemm_applies(b, false, true, tokens, experts, dim, normed->data, MOE_DTYPE_F32, dim,
                                      router->data, router->dtype, dim, MOE_DTYPE_F32);
