@@ -22,10 +22,12 @@ moe_status cpu_rmsnorm_linear(moe_backend* be, const moe_tensor* x, const moe_te
       invalid("x " + shape_string(*x) + ", norm_weight " + shape_string(*norm_weight) + " and w " + shape_string(*w) +
               " do not agree (norm_weight [dim], w [n, dim] for x [rows, dim])");
     check_tensor(h, "h", MOE_DTYPE_F32, 2);
-    if (h->shape[0] != rows || h->shape[1] != dim) invalid("h " + shape_string(*h) + " must be x's shape " + shape_string(*x));
+    if (h->shape[0] != rows || h->shape[1] != dim)
+      invalid("h " + shape_string(*h) + " must be x's shape " + shape_string(*x));
     check_tensor(y, "y", MOE_DTYPE_F32, 2);
     if (y->shape[0] != rows || y->shape[1] != n)
-      invalid("y " + shape_string(*y) + " must be [rows, n] = [" + std::to_string(rows) + ", " + std::to_string(n) + "]");
+      invalid("y " + shape_string(*y) + " must be [rows, n] = [" + std::to_string(rows) + ", " + std::to_string(n) +
+              "]");
     check_disjoint(h, "h", x, "x", "h is written while x is read");
     check_disjoint(y, "y", x, "x", "y is written while x is read");
     check_disjoint(h, "h", y, "y", "both are written");

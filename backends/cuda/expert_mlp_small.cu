@@ -145,7 +145,8 @@ __global__ void __launch_bounds__(kMlpThreads)
   for (int r = threadIdx.x; r < rows; r += blockDim.x) {
     const int f = source[r];
     if (!index_ok(e, IndexCheck::kUnpermuteSource, r, -1, f, 0, rows - 1)) continue;
-    if (atomicCAS(&row_of[f], -1, r) != -1 && e) report_bad_index(e, IndexCheck::kUnpermuteSourceTwice, r, -1, f, 0, rows - 1);
+    if (atomicCAS(&row_of[f], -1, r) != -1 && e)
+      report_bad_index(e, IndexCheck::kUnpermuteSourceTwice, r, -1, f, 0, rows - 1);
   }
   __syncthreads();
   const int64_t c = blockIdx.x * int64_t{kMlpWarps} + threadIdx.x / 32;
@@ -183,9 +184,9 @@ void launch(moe_backend& be, const ExpertShapes& s, const float* x, const int64_
   if (combine) {
     const unsigned blocks = static_cast<unsigned>((s.dim + kMlpWarps - 1) / kMlpWarps);
     launch_pdl(be, "expert_down_combine", expert_down_combine<W, Vec>, blocks, kMlpThreads,
-               2 * static_cast<size_t>(s.rows) * sizeof(int), hidden, offsets, down, experts,
-               static_cast<int>(s.rows), s.dim, s.width, combine->source, combine->weights, combine->accumulate, y,
-               combine->out, device_index_errors(be));
+               2 * static_cast<size_t>(s.rows) * sizeof(int), hidden, offsets, down, experts, static_cast<int>(s.rows),
+               s.dim, s.width, combine->source, combine->weights, combine->accumulate, y, combine->out,
+               device_index_errors(be));
     return;
   }
   const dim3 down_grid(slots, static_cast<unsigned>((s.dim + kMlpWarps - 1) / kMlpWarps));

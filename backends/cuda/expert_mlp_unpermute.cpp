@@ -27,7 +27,8 @@ moe_status cuda_expert_mlp_unpermute(moe_backend* be, const moe_tensor* x_sorted
     check_tensor(y_sorted, "y_sorted", MOE_DTYPE_F32, 2);
     check_tensor(out, "out", MOE_DTYPE_F32, 2);
     check_disjoint(y_sorted, "y_sorted", out, "out", "out is written from y_sorted");
-    if (!recording(b) || !fused_decode_switched_on("expert_mlp_unpermute")) return;  // the two ops below check the rest themselves
+    // Off the fused path, the two ops below check the rest themselves.
+    if (!recording(b) || !fused_decode_switched_on("expert_mlp_unpermute")) return;
     const ExpertShapes s = check_experts(x_sorted, gate_up, down, activation);
     if (y_sorted->shape[0] != s.rows || y_sorted->shape[1] != s.dim)
       invalid("y " + shape_string(*y_sorted) + " must have the shape of x " + shape_string(*x_sorted));

@@ -101,9 +101,9 @@ __global__ void __launch_bounds__(kSortThreads)
 
 moe_status cuda_route_and_permute(moe_backend* be, const moe_tensor* x, const moe_tensor* norm_weight, float eps,
                                   moe_tensor* h, const moe_tensor* router, int32_t sigmoid, const moe_tensor* bias,
-                                  int32_t n_group, int32_t topk_group, int32_t top_k, int32_t normalize,
-                                  float scaling, moe_tensor* logits, moe_tensor* ids, moe_tensor* weights,
-                                  moe_tensor* x_sorted, moe_tensor* offsets, moe_tensor* source) {
+                                  int32_t n_group, int32_t topk_group, int32_t top_k, int32_t normalize, float scaling,
+                                  moe_tensor* logits, moe_tensor* ids, moe_tensor* weights, moe_tensor* x_sorted,
+                                  moe_tensor* offsets, moe_tensor* source) {
   int64_t tokens = 0, dim = 0, experts = 0;
   bool one_block = false;
   const moe_status checked = guarded(be, [&](moe_backend& b) {
@@ -130,8 +130,8 @@ moe_status cuda_route_and_permute(moe_backend* be, const moe_tensor* x, const mo
       check_disjoint(h, "h", x, "x", "h is written while x is read");
     }
     const moe_tensor* normed = norm_weight ? h : x;
-    one_block = recording(b) && fused_decode_switched_on("route_and_permute") && tokens >= 1 && tokens <= kMaxBlockTokens &&
-                static_cast<size_t>(experts + 1) * sizeof(int) <= kMaxCountBytes &&
+    one_block = recording(b) && fused_decode_switched_on("route_and_permute") && tokens >= 1 &&
+                tokens <= kMaxBlockTokens && static_cast<size_t>(experts + 1) * sizeof(int) <= kMaxCountBytes &&
                 small_m_gemm_applies(b, false, true, tokens, experts, dim, normed->data, MOE_DTYPE_F32, dim,
                                      router->data, router->dtype, dim, MOE_DTYPE_F32);
     if (!one_block) return;  // the ops below check the rest themselves
@@ -139,7 +139,8 @@ moe_status cuda_route_and_permute(moe_backend* be, const moe_tensor* x, const mo
     if (norm_weight) {
       check_float_tensor(norm_weight, "weight", 1);
       if (norm_weight->shape[0] != dim)
-        invalid("x " + shape_string(*x) + ", weight " + shape_string(*norm_weight) + " do not agree (the norm's weight must be [dim])");
+        invalid("x " + shape_string(*x) + ", weight " + shape_string(*norm_weight) +
+                " do not agree (the norm's weight must be [dim])");
       if (!(eps >= 0.f)) invalid("eps=" + std::to_string(eps) + " must be a non-negative number");
       norm = LayerNorm{norm_weight->data, norm_weight->dtype == MOE_DTYPE_BF16, eps};
     }
@@ -170,8 +171,8 @@ moe_status cuda_route_and_permute(moe_backend* be, const moe_tensor* x, const mo
     if (s != MOE_OK) return s;
   }
   const moe_tensor* normed = norm_weight ? h : x;
-  s = cuda_gemm(be, 0, 1, tokens, experts, dim, 1.f, normed->data, MOE_DTYPE_F32, dim, router->data, router->dtype,
-                dim, 0.f, logits->data, MOE_DTYPE_F32, experts);
+  s = cuda_gemm(be, 0, 1, tokens, experts, dim, 1.f, normed->data, MOE_DTYPE_F32, dim, router->data, router->dtype, dim,
+                0.f, logits->data, MOE_DTYPE_F32, experts);
   if (s != MOE_OK) return s;
   s = sigmoid ? cuda_route_sigmoid_group_topk(be, logits, bias, n_group, topk_group, top_k, normalize, scaling, ids,
                                               weights)

@@ -85,8 +85,9 @@ int main(int argc, char** argv) {
   int64_t capacity = 4096;
   bool shared_weights = false, fused_decode = false;
   auto usage = [] {
-    std::fprintf(stderr, "usage: moe_bench_recorded_step [--backend NAME] [--plugin-dir DIR] [--capacity N >= 32] "
-                         "[--shared-weights] [--fused-decode]\n");
+    std::fprintf(stderr,
+                 "usage: moe_bench_recorded_step [--backend NAME] [--plugin-dir DIR] [--capacity N >= 32] "
+                 "[--shared-weights] [--fused-decode]\n");
     return 2;
   };
   for (int i = 1; i < argc; ++i) {
@@ -197,18 +198,19 @@ int main(int argc, char** argv) {
     };
     if (fused_decode) {
       if (!be.has_route_and_permute() || !be.has_rmsnorm_linear() || !be.has_expert_mlp_unpermute()) {
-        std::fprintf(stderr, "backend '%s' lacks route_and_permute, rmsnorm_linear or expert_mlp_unpermute (plugin ABI 1.5)\n",
+        std::fprintf(stderr,
+                     "backend '%s' lacks route_and_permute, rmsnorm_linear or expert_mlp_unpermute (plugin ABI 1.5)\n",
                      be.name().c_str());
         return 1;
       }
       auto named = [&](const char* name) {
-        return std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return std::strcmp(g.first, name) == 0; });
+        return std::find_if(groups.begin(), groups.end(),
+                            [&](const auto& g) { return std::strcmp(g.first, name) == 0; });
       };
       // The two groups of the attention's norm and q/k/v product become one.
       auto at = groups.erase(named("rmsnorm (attention)"), named("gemm qkv") + 1);
       groups.insert(at, {"rmsnorm_linear qkv", [&](int64_t l) {
-                           check(op.rmsnorm_linear(h(), ref(x), ref(norm_w), 1e-5f, ref(w(wqkv, l)),
-                                                   ref(hn), ref(qkv)),
+                           check(op.rmsnorm_linear(h(), ref(x), ref(norm_w), 1e-5f, ref(w(wqkv, l)), ref(hn), ref(qkv)),
                                  "rmsnorm_linear");
                          }});
       // The four groups from the experts' norm to "moe_permute" become one.

@@ -305,11 +305,11 @@ Dispatch route_and_permute(const Tensor& x, const InputNorm& norm, const Tensor&
              sr = d.permuted.source.ref();
   moe_tensor br = spec.bias ? spec.bias->ref() : moe_tensor{};
   moe_tensor nr = norm.weight ? norm.weight->ref() : moe_tensor{}, hr = norm.weight ? h.ref() : moe_tensor{};
-  be.check(be.ops().route_and_permute(be.handle(), &xr, norm.weight ? &nr : nullptr, norm.eps,
-                                      norm.weight ? &hr : nullptr, &rr, spec.sigmoid ? 1 : 0,
-                                      spec.bias ? &br : nullptr, spec.n_group, spec.topk_group, spec.top_k,
-                                      spec.normalize ? 1 : 0, spec.scaling, &lr, &ir, &wr, &sorted, &orf, &sr),
-           op);
+  be.check(
+      be.ops().route_and_permute(be.handle(), &xr, norm.weight ? &nr : nullptr, norm.eps, norm.weight ? &hr : nullptr,
+                                 &rr, spec.sigmoid ? 1 : 0, spec.bias ? &br : nullptr, spec.n_group, spec.topk_group,
+                                 spec.top_k, spec.normalize ? 1 : 0, spec.scaling, &lr, &ir, &wr, &sorted, &orf, &sr),
+      op);
   return d;
 }
 
@@ -364,8 +364,9 @@ void expert_mlp_unpermute(const Tensor& x_sorted, const Tensor& offsets, const T
   expect_experts(op, x_sorted, offsets, gate_up, down);
   expect(x_sorted.dim(0) == source.numel() && source.numel() == weights.numel() && weights.dim(0) == out.dim(0) &&
              x_sorted.dim(1) == out.dim(1),
-         op, "x " + shape_string(x_sorted.shape()) + ", source " + shape_string(source.shape()) + ", weights " +
-                 shape_string(weights.shape()) + " and out " + shape_string(out.shape()) + " do not agree");
+         op,
+         "x " + shape_string(x_sorted.shape()) + ", source " + shape_string(source.shape()) + ", weights " +
+             shape_string(weights.shape()) + " and out " + shape_string(out.shape()) + " do not agree");
   Tensor y = Tensor::empty(be, MOE_DTYPE_F32, x_sorted.shape());
   moe_tensor xr = x_sorted.ref(), orf = offsets.ref(), gr = gate_up.ref(), dr = down.ref(), sr = source.ref(),
              wr = weights.ref(), yr = y.ref(), outr = out.ref();

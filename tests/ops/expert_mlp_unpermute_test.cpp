@@ -47,8 +47,8 @@ class ExpertMlpUnpermuteTest : public BackendTest {
   Inputs inputs(const ExpertCase& c, uint32_t& seed) {
     Inputs in;
     in.x = upload_f32(random_floats(static_cast<size_t>(c.tokens * c.dim), seed++), {c.tokens, c.dim});
-    const Tensor logits = upload_f32(random_floats(static_cast<size_t>(c.tokens * c.experts), seed++, -2.f, 2.f),
-                                     {c.tokens, c.experts});
+    const Tensor logits =
+        upload_f32(random_floats(static_cast<size_t>(c.tokens * c.experts), seed++, -2.f, 2.f), {c.tokens, c.experts});
     in.routing = ops::route_softmax_topk(logits, c.top_k, true);
     in.permuted = ops::moe_permute(in.x, in.routing.ids, static_cast<int>(c.experts));
     const float scale = 1.f / 8.f;
@@ -108,9 +108,10 @@ TEST_P(ExpertMlpUnpermuteTest, RecordedCallMatchesTheTwoOpsRecorded) {
       Tensor y_one = poisoned(MOE_DTYPE_F32, {rows, c.dim}), y_two = poisoned(MOE_DTYPE_F32, {rows, c.dim});
       Tensor out_one = upload_f32(host_values(in.residual), {c.tokens, c.dim});
       Tensor out_two = upload_f32(host_values(in.residual), {c.tokens, c.dim});
-      moe_recorded_step* one = record([&] { return call_raw(in, c.accumulate, y_one, out_one); }, "expert_mlp_unpermute");
-      moe_recorded_step* two = record([&] { return separately_raw(in, c.accumulate, y_two, out_two); },
-                                      "expert_mlp and moe_unpermute");
+      moe_recorded_step* one =
+          record([&] { return call_raw(in, c.accumulate, y_one, out_one); }, "expert_mlp_unpermute");
+      moe_recorded_step* two =
+          record([&] { return separately_raw(in, c.accumulate, y_two, out_two); }, "expert_mlp and moe_unpermute");
       for (int round = 0; round < 2; ++round) {
         SCOPED_TRACE(::testing::Message() << "replay " << round);
         const std::vector<float> values = random_floats(static_cast<size_t>(rows * c.dim), seed++);
@@ -129,13 +130,23 @@ TEST_P(ExpertMlpUnpermuteTest, BadArgumentsNameWhatIsWrong) {
   uint32_t seed = 1300;
   const ExpertCase c{"", 1, 16, 8, 4, 2, MOE_DTYPE_F32, true};
   Inputs in = inputs(c, seed);
-  auto raw = [&](const Inputs& i, Tensor y, Tensor out) { be().check(call_raw(i, true, y, out), "expert_mlp_unpermute"); };
+  auto raw = [&](const Inputs& i, Tensor y, Tensor out) {
+    be().check(call_raw(i, true, y, out), "expert_mlp_unpermute");
+  };
   auto y = [&] { return poisoned(MOE_DTYPE_F32, {2, 16}); };
   auto out = [&] { return upload_f32(host_values(in.residual), {1, 16}); };
   Tensor fine_y = y(), fine_out = out();
   EXPECT_EQ(call_raw(in, true, fine_y, fine_out), MOE_OK);  // the well-formed call the broken ones alter
-  EXPECT_TRUE(fails_with([&] { raw(in, y(), poisoned(MOE_DTYPE_F32, {1, 15})); }, MOE_ERR_INVALID_ARGUMENT, {"out [1, 15]"}));
-  EXPECT_TRUE(fails_with([&] { raw(in, poisoned(MOE_DTYPE_F32, {2, 15}), out()); }, MOE_ERR_INVALID_ARGUMENT, {"[2, 15]"}));
+  EXPECT_TRUE(fails_with(
+      [&] {
+        raw(in, y(), poisoned(MOE_DTYPE_F32, {1, 15}));
+      },
+      MOE_ERR_INVALID_ARGUMENT, {"out [1, 15]"}));
+  EXPECT_TRUE(fails_with(
+      [&] {
+        raw(in, poisoned(MOE_DTYPE_F32, {2, 15}), out());
+      },
+      MOE_ERR_INVALID_ARGUMENT, {"[2, 15]"}));
   Tensor shared = upload_f32(random_floats(32, 1), {2, 16});
   EXPECT_TRUE(fails_with([&] { raw(in, shared, shared.slice(0, 1)); }, MOE_ERR_INVALID_ARGUMENT, {"must not overlap"}));
   Inputs wrong_down = in;

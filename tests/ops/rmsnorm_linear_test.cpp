@@ -131,25 +131,43 @@ TEST_P(RmsnormLinearTest, BadArgumentsNameWhatIsWrong) {
   };
   auto h = [&] { return poisoned(MOE_DTYPE_F32, {2, 16}); };
   auto y = [&] { return poisoned(MOE_DTYPE_F32, {2, 8}); };
-  EXPECT_TRUE(fails_with([&] { raw(x, norm, upload_f32(random_floats(136, 4), {8, 17}), h(), y()); },
-                         MOE_ERR_INVALID_ARGUMENT, {"w [8, 17]", "x [2, 16]"}));
-  EXPECT_TRUE(fails_with([&] { raw(x, upload_f32(random_floats(15, 5), {15}), w, h(), y()); },
-                         MOE_ERR_INVALID_ARGUMENT, {"norm_weight [15]"}));
-  EXPECT_TRUE(fails_with([&] { raw(upload_bf16(round_to_bf16(random_floats(32, 6)), {2, 16}), norm, w, h(), y()); },
-                         MOE_ERR_UNSUPPORTED, {"x", "bf16"}));
-  EXPECT_TRUE(fails_with([&] { raw(x, norm, w, poisoned(MOE_DTYPE_F32, {2, 15}), y()); }, MOE_ERR_INVALID_ARGUMENT,
-                         {"h [2, 15]"}));
-  EXPECT_TRUE(fails_with([&] { raw(x, norm, w, h(), poisoned(MOE_DTYPE_F32, {2, 7})); }, MOE_ERR_INVALID_ARGUMENT,
-                         {"y [2, 7]"}));
+  EXPECT_TRUE(fails_with(
+      [&] {
+        raw(x, norm, upload_f32(random_floats(136, 4), {8, 17}), h(), y());
+      },
+      MOE_ERR_INVALID_ARGUMENT, {"w [8, 17]", "x [2, 16]"}));
+  EXPECT_TRUE(fails_with([&] { raw(x, upload_f32(random_floats(15, 5), {15}), w, h(), y()); }, MOE_ERR_INVALID_ARGUMENT,
+                         {"norm_weight [15]"}));
+  EXPECT_TRUE(fails_with(
+      [&] {
+        raw(upload_bf16(round_to_bf16(random_floats(32, 6)), {2, 16}), norm, w, h(), y());
+      },
+      MOE_ERR_UNSUPPORTED, {"x", "bf16"}));
+  EXPECT_TRUE(fails_with(
+      [&] {
+        raw(x, norm, w, poisoned(MOE_DTYPE_F32, {2, 15}), y());
+      },
+      MOE_ERR_INVALID_ARGUMENT, {"h [2, 15]"}));
+  EXPECT_TRUE(fails_with(
+      [&] {
+        raw(x, norm, w, h(), poisoned(MOE_DTYPE_F32, {2, 7}));
+      },
+      MOE_ERR_INVALID_ARGUMENT, {"y [2, 7]"}));
   EXPECT_TRUE(fails_with([&] { raw(x, norm, w, x, y()); }, MOE_ERR_INVALID_ARGUMENT, {"must not overlap"}));
   Tensor both = poisoned(MOE_DTYPE_F32, {2, 16});
-  EXPECT_TRUE(fails_with([&] { raw(x, norm, w, both, both.slice(0, 1).view({2, 8})); }, MOE_ERR_INVALID_ARGUMENT,
-                         {"must not overlap"}));
+  EXPECT_TRUE(fails_with(
+      [&] {
+        raw(x, norm, w, both, both.slice(0, 1).view({2, 8}));
+      },
+      MOE_ERR_INVALID_ARGUMENT, {"must not overlap"}));
   Tensor fine_h = h(), fine_y = y();
   EXPECT_EQ(call_raw(x, norm, w, fine_h, fine_y), MOE_OK);  // the well-formed call the broken ones alter
   // The core's wrapper refuses mismatched shapes before the backend sees it.
-  EXPECT_TRUE(fails_with([&] { ops::rmsnorm_linear(x, norm, kEps, upload_f32(random_floats(136, 7), {8, 17})); },
-                         MOE_ERR_INTERNAL, {"rmsnorm_linear", "w [8, 17]"}));
+  EXPECT_TRUE(fails_with(
+      [&] {
+        ops::rmsnorm_linear(x, norm, kEps, upload_f32(random_floats(136, 7), {8, 17}));
+      },
+      MOE_ERR_INTERNAL, {"rmsnorm_linear", "w [8, 17]"}));
 }
 
 }  // namespace

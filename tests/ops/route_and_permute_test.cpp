@@ -82,7 +82,8 @@ class RouteAndPermuteTest : public BackendTest {
   }
 
   // The ops in turn.
-  ops::Dispatch separately(const Tensor& x, const ops::InputNorm& norm, const Tensor& router, const ops::RouterSpec& s) {
+  ops::Dispatch separately(const Tensor& x, const ops::InputNorm& norm, const Tensor& router,
+                           const ops::RouterSpec& s) {
     const Tensor h = norm.weight ? ops::rmsnorm(x, *norm.weight, norm.eps) : x;
     ops::Dispatch d;
     d.logits = ops::linear(h, router);
@@ -132,8 +133,7 @@ class RouteAndPermuteTest : public BackendTest {
     return be().ops().moe_permute(be().handle(), &hr, &ir, static_cast<int32_t>(experts), &sorted, &orf, &sr);
   }
 
-  moe_status call_raw(const Tensor& x, const Tensor* norm, const Tensor& router, const ops::RouterSpec& s,
-                      Outputs& d) {
+  moe_status call_raw(const Tensor& x, const Tensor* norm, const Tensor& router, const ops::RouterSpec& s, Outputs& d) {
     moe_tensor xr = x.ref(), nr = norm ? norm->ref() : moe_tensor{}, hr = d.h.ref(), rr = router.ref(),
                lr = d.logits.ref(), ir = d.routing.ids.ref(), wr = d.routing.weights.ref(),
                sorted = d.permuted.x_sorted.ref(), orf = d.permuted.offsets.ref(), sr = d.permuted.source.ref();
@@ -152,7 +152,7 @@ TEST_P(RouteAndPermuteTest, EagerCallMatchesTheThreeOpsBitForBit) {
     Inputs in = inputs(c, seed);
     const ops::RouterSpec s = spec_of(c, c.bias ? &in.bias : nullptr);
     expect_same_dispatch(ops::route_and_permute(in.x, in.input_norm(), in.router, s),
-                separately(in.x, in.input_norm(), in.router, s));
+                         separately(in.x, in.input_norm(), in.router, s));
   }
 }
 
@@ -197,10 +197,16 @@ TEST_P(RouteAndPermuteTest, BadArgumentsNameWhatIsWrong) {
   auto raw = [&](const Tensor& xx, const Tensor* nn, const Tensor& rr, const ops::RouterSpec& spec, Outputs d) {
     be().check(call_raw(xx, nn, rr, spec, d), "route_and_permute");
   };
-  EXPECT_TRUE(fails_with([&] { raw(upload_f32(random_floats(34, 4), {2, 17}), nullptr, router, s, outputs(c)); },
-                         MOE_ERR_INVALID_ARGUMENT, {"router [8, 16]", "x [2, 17]"}));
-  EXPECT_TRUE(fails_with([&] { raw(upload_bf16(round_to_bf16(random_floats(32, 5)), {2, 16}), nullptr, router, s, outputs(c)); },
-                         MOE_ERR_UNSUPPORTED, {"x", "bf16"}));
+  EXPECT_TRUE(fails_with(
+      [&] {
+        raw(upload_f32(random_floats(34, 4), {2, 17}), nullptr, router, s, outputs(c));
+      },
+      MOE_ERR_INVALID_ARGUMENT, {"router [8, 16]", "x [2, 17]"}));
+  EXPECT_TRUE(fails_with(
+      [&] {
+        raw(upload_bf16(round_to_bf16(random_floats(32, 5)), {2, 16}), nullptr, router, s, outputs(c));
+      },
+      MOE_ERR_UNSUPPORTED, {"x", "bf16"}));
   Outputs bad_logits = outputs(c);
   bad_logits.logits = poisoned(MOE_DTYPE_F32, {2, 7});
   EXPECT_TRUE(fails_with([&] { raw(x, nullptr, router, s, bad_logits); }, MOE_ERR_INVALID_ARGUMENT, {"logits [2, 7]"}));
@@ -210,8 +216,12 @@ TEST_P(RouteAndPermuteTest, BadArgumentsNameWhatIsWrong) {
                          {"bias", "softmax"}));
   ops::RouterSpec too_many = s;
   too_many.top_k = 9;
-  EXPECT_TRUE(fails_with([&] { raw(x, nullptr, router, too_many, outputs(DispatchCase{"", 2, 16, 8, 9, MOE_DTYPE_F32, false, 1, 1, false, 1.f})); },
-                         MOE_ERR_INVALID_ARGUMENT, {"top_k=9"}));
+  EXPECT_TRUE(fails_with(
+      [&] {
+        raw(x, nullptr, router, too_many,
+            outputs(DispatchCase{"", 2, 16, 8, 9, MOE_DTYPE_F32, false, 1, 1, false, 1.f}));
+      },
+      MOE_ERR_INVALID_ARGUMENT, {"top_k=9"}));
   Outputs bad_ids = outputs(c);
   bad_ids.routing.ids = poisoned(MOE_DTYPE_I32, {2, 3});
   EXPECT_TRUE(fails_with([&] { raw(x, nullptr, router, s, bad_ids); }, MOE_ERR_INVALID_ARGUMENT, {"ids [2, 3]"}));
@@ -227,12 +237,19 @@ TEST_P(RouteAndPermuteTest, BadArgumentsNameWhatIsWrong) {
   EXPECT_TRUE(fails_with([&] { raw(x, &norm, router, s, bad_h); }, MOE_ERR_INVALID_ARGUMENT, {"h [2, 15]"}));
   Outputs h_is_x = outputs(c);
   h_is_x.h = x;
-  EXPECT_TRUE(fails_with([&] { raw(x, &norm, router, s, h_is_x); }, MOE_ERR_INVALID_ARGUMENT, {"h and x must not overlap"}));
+  EXPECT_TRUE(
+      fails_with([&] { raw(x, &norm, router, s, h_is_x); }, MOE_ERR_INVALID_ARGUMENT, {"h and x must not overlap"}));
   // The core's wrapper refuses a mismatched router or norm before the backend sees it.
-  EXPECT_TRUE(fails_with([&] { ops::route_and_permute(x, {}, upload_f32(random_floats(136, 6), {8, 17}), s); },
-                         MOE_ERR_INTERNAL, {"route_and_permute", "router [8, 17]"}));
-  EXPECT_TRUE(fails_with([&] { ops::route_and_permute(x, ops::InputNorm{&bias, kEps}, router, s); }, MOE_ERR_INTERNAL,
-                         {"route_and_permute", "norm weight [8]"}));
+  EXPECT_TRUE(fails_with(
+      [&] {
+        ops::route_and_permute(x, {}, upload_f32(random_floats(136, 6), {8, 17}), s);
+      },
+      MOE_ERR_INTERNAL, {"route_and_permute", "router [8, 17]"}));
+  EXPECT_TRUE(fails_with(
+      [&] {
+        ops::route_and_permute(x, ops::InputNorm{&bias, kEps}, router, s);
+      },
+      MOE_ERR_INTERNAL, {"route_and_permute", "norm weight [8]"}));
 }
 
 }  // namespace
