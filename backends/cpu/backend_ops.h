@@ -95,6 +95,10 @@ moe_status cpu_expert_mlp_unpermute(moe_backend* be, const moe_tensor* x_sorted,
                                     const moe_tensor* gate_up, const moe_tensor* down, int32_t activation,
                                     const moe_tensor* source, const moe_tensor* weights, int32_t accumulate,
                                     moe_tensor* y_sorted, moe_tensor* out);
+moe_status cpu_rope_kv_store(moe_backend* be, moe_tensor* q, moe_tensor* k, const moe_tensor* v,
+                             const moe_tensor* positions, const moe_tensor* cos_table, const moe_tensor* sin_table,
+                             int32_t rot_offset, int32_t rot_dim, int32_t layout, const moe_tensor* slot,
+                             moe_tensor* k_cache, moe_tensor* v_cache);
 
 // The instance an op was called on; names it when it is null.
 moe_backend& backend_of(moe_backend* be);

@@ -46,6 +46,7 @@ constexpr char k_argmax_rows[] = "argmax_rows";
 constexpr char k_route_and_permute[] = "route_and_permute";
 constexpr char k_rmsnorm_linear[] = "rmsnorm_linear";
 constexpr char k_expert_mlp_unpermute[] = "expert_mlp_unpermute";
+constexpr char k_rope_kv_store[] = "rope_kv_store";
 
 const moe_backend_ops kOps = {
     .struct_size = sizeof(moe_backend_ops),
@@ -105,6 +106,7 @@ const moe_backend_ops kOps = {
     .route_and_permute = Recordable<cpu_route_and_permute, k_route_and_permute>::call,
     .rmsnorm_linear = Recordable<cpu_rmsnorm_linear, k_rmsnorm_linear>::call,
     .expert_mlp_unpermute = Recordable<cpu_expert_mlp_unpermute, k_expert_mlp_unpermute>::call,
+    .rope_kv_store = Recordable<cpu_rope_kv_store, k_rope_kv_store>::call,
 };
 
 const moe_plugin_descriptor kDescriptor = {

@@ -14,4 +14,10 @@ struct KvCacheShape {
 
 KvCacheShape check_kv_caches(const moe_tensor* k_cache, const moe_tensor* v_cache);
 
+// kv_store's and kv_load's checks: the caches, k f32 [tokens, kv_heads, dk] and v f32 [tokens, kv_heads, dv]
+// of the caches' shape; slot and position i32 [tokens] (their shapes only: values are checked on the host or
+// the device, index_checks.h). Returns the caches' shape; tokens = k's first dimension.
+KvCacheShape check_kv_rows(const moe_tensor* k, const moe_tensor* v, const moe_tensor* slot,
+                           const moe_tensor* position, const moe_tensor* k_cache, const moe_tensor* v_cache);
+
 }  // namespace moe_cuda

@@ -24,6 +24,24 @@ KvCacheShape check_kv_caches(const moe_tensor* k_cache, const moe_tensor* v_cach
   return s;
 }
 
+KvCacheShape check_kv_rows(const moe_tensor* k, const moe_tensor* v, const moe_tensor* slot,
+                           const moe_tensor* position, const moe_tensor* k_cache, const moe_tensor* v_cache) {
+  const KvCacheShape c = check_kv_caches(k_cache, v_cache);
+  check_tensor(k, "k", MOE_DTYPE_F32, 3);
+  check_tensor(v, "v", MOE_DTYPE_F32, 3);
+  const int64_t tokens = k->shape[0];
+  if (v->shape[0] != tokens || k->shape[1] != c.kv_heads || v->shape[1] != c.kv_heads || k->shape[2] != c.dk ||
+      v->shape[2] != c.dv)
+    invalid("k " + shape_string(*k) + " and v " + shape_string(*v) +
+            " must be [tokens, kv_heads, dk | dv] of the caches " + shape_string(*k_cache) + ", " +
+            shape_string(*v_cache));
+  if (check_tensor(slot, "slot", MOE_DTYPE_I32, -1) != tokens ||
+      check_tensor(position, "position", MOE_DTYPE_I32, -1) != tokens)
+    invalid("slot " + shape_string(*slot) + " and position " + shape_string(*position) +
+            " must have one entry per token (" + std::to_string(tokens) + ")");
+  return c;
+}
+
 namespace {
 
 // One thread per element of the per-token rows k [tokens, kv_heads, dk] and v [tokens, kv_heads, dv] (the
@@ -67,21 +85,10 @@ __global__ void move_rows(MoveArgs a) {
 
 void move(moe_backend& b, const moe_tensor* k, const moe_tensor* v, const moe_tensor* slot, const moe_tensor* position,
           const moe_tensor* k_cache, const moe_tensor* v_cache, bool into_cache) {
-  const KvCacheShape c = check_kv_caches(k_cache, v_cache);
-  check_tensor(k, "k", MOE_DTYPE_F32, 3);
-  check_tensor(v, "v", MOE_DTYPE_F32, 3);
+  const KvCacheShape c = check_kv_rows(k, v, slot, position, k_cache, v_cache);
   const int64_t tokens = k->shape[0];
-  if (v->shape[0] != tokens || k->shape[1] != c.kv_heads || v->shape[1] != c.kv_heads || k->shape[2] != c.dk ||
-      v->shape[2] != c.dv)
-    invalid("k " + shape_string(*k) + " and v " + shape_string(*v) +
-            " must be [tokens, kv_heads, dk | dv] of the caches " + shape_string(*k_cache) + ", " +
-            shape_string(*v_cache));
   IndexError* errors = recording(b) ? device_index_errors(b) : nullptr;
-  if (errors) {
-    if (check_tensor(slot, "slot", MOE_DTYPE_I32, -1) != tokens || check_tensor(position, "position", MOE_DTYPE_I32, -1) != tokens)
-      invalid("slot " + shape_string(*slot) + " and position " + shape_string(*position) +
-              " must have one entry per token (" + std::to_string(tokens) + ")");
-  } else {
+  if (!errors) {
     token_indices(b, slot, "slot", tokens, 0, c.slots - 1);
     token_indices(b, position, "position", tokens, 0, c.capacity - 1);
   }

@@ -67,6 +67,7 @@ namespace {
     .route_and_permute = OP(route_and_permute), \
     .rmsnorm_linear = OP(rmsnorm_linear), \
     .expert_mlp_unpermute = OP(expert_mlp_unpermute), \
+    .rope_kv_store = OP(rope_kv_store), \
   }
 
 #define MOE_CUDA_PLAIN_OP(name) cuda_##name
@@ -120,6 +121,7 @@ constexpr char k_argmax_rows[] = "argmax_rows";
 constexpr char k_route_and_permute[] = "route_and_permute";
 constexpr char k_rmsnorm_linear[] = "rmsnorm_linear";
 constexpr char k_expert_mlp_unpermute[] = "expert_mlp_unpermute";
+constexpr char k_rope_kv_store[] = "rope_kv_store";
 #define MOE_CUDA_PROFILED_OP(name) Profiled<cuda_##name, k_##name>::call
 const moe_backend_ops kProfiledOps = MOE_CUDA_OP_TABLE(MOE_CUDA_PROFILED_OP);
 

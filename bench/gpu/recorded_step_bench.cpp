@@ -5,9 +5,10 @@
 // alone over the 16 layers: its replay time per layer, launch gaps included. Prints a table and one JSON
 // line. The positions move from step to step (inputs copied in before each replay), as in decoding.
 // --fused-decode runs the ops as the model does with plugin ABI 1.5: the attention's norm and q/k/v product
-// as rmsnorm_linear, the experts' norm, router product, routing and dispatch as route_and_permute, the experts
-// and their combination as expert_mlp_unpermute (on CUDA their fused kernels also need
-// MOE_CUDA_FUSED_DECODE=1), instead of two, four and two ops.
+// as rmsnorm_linear, q, k and v as views of its row rotated and stored by rope_kv_store, the experts' norm,
+// router product, routing and dispatch as route_and_permute, the experts and their combination as
+// expert_mlp_unpermute (on CUDA their fused kernels also need MOE_CUDA_FUSED_DECODE=1), instead of two,
+// five, four and two ops.
 //
 // Usage: moe_bench_recorded_step [--backend cuda] [--plugin-dir DIR] [--capacity N] [--shared-weights]
 //                                [--fused-decode]
@@ -141,6 +142,11 @@ int main(int argc, char** argv) {
     Tensor slot = b.i32({0}, {1}), pos = b.i32({0}, {1}), len = b.i32({1}, {1});
     Tensor x = b.f32(pattern(dim, 8, 1.f), {1, dim}), hn = b.zeros(MOE_DTYPE_F32, {1, dim});
     Tensor qkv = b.zeros(MOE_DTYPE_F32, {1, 3 * dim});
+    // The model's one-token step reads q, k and v as views of the q/k/v row (--fused-decode).
+    Tensor qkv_heads = qkv.view({3 * heads, hd});
+    Tensor qv = qkv_heads.slice(0, heads).view({1, heads, hd});
+    Tensor kv = qkv_heads.slice(heads, 2 * heads).view({1, heads, hd});
+    Tensor vv = qkv_heads.slice(2 * heads, 3 * heads).view({1, heads, hd});
     Tensor q = b.zeros(MOE_DTYPE_F32, {1, heads, hd}), k = b.zeros(MOE_DTYPE_F32, {1, heads, hd}),
            v = b.zeros(MOE_DTYPE_F32, {1, heads, hd}), att = b.zeros(MOE_DTYPE_F32, {1, heads, hd});
     Tensor logits = b.zeros(MOE_DTYPE_F32, {1, experts});
@@ -197,10 +203,9 @@ int main(int argc, char** argv) {
         {"moe_unpermute", [&](int64_t) { check(op.moe_unpermute(h(), ref(ys), ref(src), ref(rw), 1, ref(x)), "moe_unpermute"); }},
     };
     if (fused_decode) {
-      if (!be.has_route_and_permute() || !be.has_rmsnorm_linear() || !be.has_expert_mlp_unpermute()) {
-        std::fprintf(stderr,
-                     "backend '%s' lacks route_and_permute, rmsnorm_linear or expert_mlp_unpermute (plugin ABI 1.5)\n",
-                     be.name().c_str());
+      if (!be.has_route_and_permute() || !be.has_rmsnorm_linear() || !be.has_expert_mlp_unpermute() ||
+          !be.has_rope_kv_store()) {
+        std::fprintf(stderr, "backend '%s' lacks one of the fused ops of plugin ABI 1.5\n", be.name().c_str());
         return 1;
       }
       auto named = [&](const char* name) {
@@ -221,6 +226,17 @@ int main(int argc, char** argv) {
                                                       ref(rid), ref(rw), ref(xs), ref(off), ref(src)),
                                  "route_and_permute");
                          }});
+      // q, k and v are views of the q/k/v row (no copies), rotated and stored by one op.
+      at = groups.erase(named("copy_2d x3"), named("kv_store") + 1);
+      groups.insert(at, {"rope_kv_store", [&](int64_t l) {
+                           check(op.rope_kv_store(h(), ref(qv), ref(kv), ref(vv), ref(pos), ref(cos_t), ref(sin_t), 0,
+                                                  static_cast<int32_t>(hd), MOE_ROPE_NEOX, ref(slot), ref(kc[l]),
+                                                  ref(vc[l])),
+                                 "rope_kv_store");
+                         }});
+      named("attention")->second = [&](int64_t l) {
+        check(op.attention(h(), ref(qv), ref(kc[l]), ref(vc[l]), ref(slot), ref(len), scale, ref(att)), "attention");
+      };
       // The experts and the combination of their outputs become one.
       at = groups.erase(named("expert_mlp"), named("moe_unpermute") + 1);
       groups.insert(at, {"expert_mlp_unpermute", [&](int64_t l) {

@@ -174,17 +174,18 @@ ad::Var Transformer::gqa_attention(const AttentionWeights& w, const NormedInput&
   const int rot = config_.rope.rot_dim, layout = config_.rope_layout;
   if (!s.train && t == 1 && w.qkv.defined()) {
     // One token: the norm and one product against the stacked [q; k; v] weights as one op; its output row
-    // [q heads | k heads | v heads] is contiguous, so q and k (adjacent) rotate in one rope call and the
-    // three are views.
+    // [q heads | k heads | v heads] is contiguous, so q, k and v are views; then the rotation of q and k
+    // with the store of k and v as one op, and the attention.
     const int64_t heads = config_.num_heads, kv_heads = config_.num_kv_heads;
     Tensor qkv = ops::rmsnorm_linear(in.x.value, in.weight.value, in.eps, w.qkv).view({heads + 2 * kv_heads, hd});
-    Tensor qk = qkv.slice(0, heads + kv_heads).view({1, heads + kv_heads, hd});
-    ops::rope(qk, s.attn.position, rope_.cos, rope_.sin, 0, rot, layout);
-    ad::Var q = ad::constant(qkv.slice(0, heads).view({1, heads, hd}));
-    ad::Var k = ad::constant(qkv.slice(heads, heads + kv_heads).view({1, kv_heads, hd}));
-    ad::Var v = ad::constant(qkv.slice(heads + kv_heads, heads + 2 * kv_heads).view({1, kv_heads, hd}));
-    ad::Var out = ad::attention(s.tape, q, k, v, s.attn, k_cache, v_cache);
-    return ad::reshape(out, {t, heads * hd});
+    Tensor q = qkv.slice(0, heads).view({1, heads, hd});
+    Tensor k = qkv.slice(heads, heads + kv_heads).view({1, kv_heads, hd});
+    const Tensor v = qkv.slice(heads + kv_heads, heads + 2 * kv_heads).view({1, kv_heads, hd});
+    const ops::RopeSpec spec{&rope_.cos, &rope_.sin, 0, rot, layout};
+    ops::rope_kv_store(q, k, v, s.attn.position, spec, s.attn.slot, k_cache, v_cache);
+    Tensor out = Tensor::empty(backend_, MOE_DTYPE_F32, {1, heads, v_cache.dim(3)});
+    ops::attention(q, k_cache, v_cache, s.attn.slot, s.attn.kv_len, s.attn.scale, out);
+    return ad::constant(out.view({t, heads * v_cache.dim(3)}));
   }
   const ad::Var h = in.normed(s.tape);
   ad::Var q = ad::reshape(project(h, w.q_proj, s), {t, config_.num_heads, hd});

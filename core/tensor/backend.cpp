@@ -143,6 +143,10 @@ bool Backend::has_expert_mlp_unpermute() const {
   return has(&moe_backend_ops::expert_mlp_unpermute, offsetof(moe_backend_ops, expert_mlp_unpermute));
 }
 
+bool Backend::has_rope_kv_store() const {
+  return has(&moe_backend_ops::rope_kv_store, offsetof(moe_backend_ops, rope_kv_store));
+}
+
 bool Backend::can_record() const {
   return has(&moe_backend_ops::record_begin, offsetof(moe_backend_ops, record_begin)) &&
          has(&moe_backend_ops::destroy_step, offsetof(moe_backend_ops, destroy_step)) && ops_->record_end &&

@@ -54,6 +54,9 @@ class Backend {
   // Whether the plugin runs the experts and the combination of their outputs as one op (plugin ABI 1.5;
   // ops::expert_mlp_unpermute). Where it does not, ops::expert_mlp_unpermute calls the two ops.
   bool has_expert_mlp_unpermute() const;
+  // Whether the plugin rotates a layer's new queries and keys and stores its keys and values as one op
+  // (plugin ABI 1.5; ops::rope_kv_store). Where it does not, ops::rope_kv_store calls rope and kv_store.
+  bool has_rope_kv_store() const;
 
   // Recorded steps (plugin ABI 1.2). Blocks that the recording thread allocates between begin_recording
   // and end_recording belong to the recording's pool until release_pool: replays write into them, so the

@@ -407,6 +407,46 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
   be.check(be.ops().attention(be.handle(), &qr, &kc, &vc, &sr, &lr, scale, &orf), op);
 }
 
+void rope_kv_store(Tensor& q, Tensor& k, const Tensor& v, const Tensor& positions, const RopeSpec& rope,
+                   const Tensor& slot, Tensor& k_cache, Tensor& v_cache) {
+  const char* op = "rope_kv_store";
+  Backend& be = q.backend();
+  if (!be.has_rope_kv_store()) {
+    ops::rope(q, positions, *rope.cos_table, *rope.sin_table, rope.rot_offset, rope.rot_dim, rope.layout);
+    ops::rope(k, positions, *rope.cos_table, *rope.sin_table, rope.rot_offset, rope.rot_dim, rope.layout);
+    kv_store(k, v, slot, positions, k_cache, v_cache);
+    return;
+  }
+  expect_dtype(q, MOE_DTYPE_F32, op, "q");
+  expect_ndim(q, 3, op, "q");
+  expect_dtype(k, MOE_DTYPE_F32, op, "k");
+  expect_ndim(k, 3, op, "k");
+  expect_ndim(v, 3, op, "v");
+  expect_dtype(positions, MOE_DTYPE_I32, op, "positions");
+  expect(positions.numel() == q.dim(0) && k.dim(0) == q.dim(0) && k.dim(2) == q.dim(2), op,
+         "q " + shape_string(q.shape()) + ", k " + shape_string(k.shape()) + " and positions " +
+             shape_string(positions.shape()) + " do not agree");
+  expect(rope.rot_dim > 0 && rope.rot_dim % 2 == 0 && rope.rot_offset >= 0 &&
+             rope.rot_offset + rope.rot_dim <= q.dim(2),
+         op, "rotary dims [" + std::to_string(rope.rot_offset) + ", +" + std::to_string(rope.rot_dim) +
+                 ") outside head dim " + std::to_string(q.dim(2)));
+  expect(rope.cos_table->ndim() == 2 && rope.cos_table->dim(1) == rope.rot_dim / 2 &&
+             rope.sin_table->shape() == rope.cos_table->shape(),
+         op, "cos/sin tables must be [positions, rot_dim/2]");
+  expect_ndim(k_cache, 4, op, "k_cache");
+  expect_ndim(v_cache, 4, op, "v_cache");
+  expect(k.dim(0) == v.dim(0) && slot.numel() == k.dim(0) && k.dim(1) == k_cache.dim(1) &&
+             k.dim(2) == k_cache.dim(3) && v.dim(1) == v_cache.dim(1) && v.dim(2) == v_cache.dim(3) &&
+             k_cache.dim(0) == v_cache.dim(0) && k_cache.dim(2) == v_cache.dim(2),
+         op, "k " + shape_string(k.shape()) + ", v " + shape_string(v.shape()) + ", caches " +
+                 shape_string(k_cache.shape()) + ", " + shape_string(v_cache.shape()) + " do not agree");
+  moe_tensor qr = q.ref(), kr = k.ref(), vr = v.ref(), pr = positions.ref(), cr = rope.cos_table->ref(),
+             sr = rope.sin_table->ref(), slr = slot.ref(), kc = k_cache.ref(), vc = v_cache.ref();
+  be.check(be.ops().rope_kv_store(be.handle(), &qr, &kr, &vr, &pr, &cr, &sr, rope.rot_offset, rope.rot_dim,
+                                  rope.layout, &slr, &kc, &vc),
+           op);
+}
+
 }  // namespace moe::ops
 
 // ---- training ----

@@ -91,6 +91,16 @@ void kv_store(const Tensor& k, const Tensor& v, const Tensor& slot, const Tensor
               Tensor& v_cache);
 void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& slot, const Tensor& kv_len,
                float scale, Tensor& out);
+// rope(q) and rope(k) in place, then kv_store(k, v, slot, positions, k_cache, v_cache): one backend op where
+// the plugin has rope_kv_store (plugin ABI 1.5; a recorded decode step runs it as one kernel), else the ops in
+// turn: the same results either way.
+struct RopeSpec {
+  const Tensor* cos_table = nullptr;
+  const Tensor* sin_table = nullptr;
+  int rot_offset = 0, rot_dim = 0, layout = 0;
+};
+void rope_kv_store(Tensor& q, Tensor& k, const Tensor& v, const Tensor& positions, const RopeSpec& rope,
+                   const Tensor& slot, Tensor& k_cache, Tensor& v_cache);
 
 }  // namespace moe::ops
 

@@ -3,8 +3,8 @@
 // otherwise runs their parts. Each backend under test is loaded a second time through a copy of its
 // descriptor that claims ABI 1.3 (table cut before route_and_permute) or 1.4 (cut before rmsnorm_linear; its
 // route_and_permute had other arguments then, so it must not be called); ops::route_and_permute,
-// ops::rmsnorm_linear and ops::expert_mlp_unpermute on that instance must give the current instance's results
-// bit for bit.
+// ops::rmsnorm_linear, ops::expert_mlp_unpermute and ops::rope_kv_store on that instance must give the current
+// instance's results bit for bit.
 #include <cstddef>
 #include <memory>
 
@@ -64,6 +64,35 @@ class OlderPluginTest : public BackendTest {
     ops::expert_mlp_unpermute(got.permuted.x_sorted, got.permuted.offsets, then.gate_up, then.down, MOE_ACT_SILU,
                               got.permuted.source, got.routing.weights, true, out_then);
     EXPECT_TRUE(same_bits(out_then, out_now, "out"));
+    // The first token's heads (q from the norm's product, k and v from x) rotated and stored.
+    expect_same_rope_kv_store(older);
+  }
+
+  void expect_same_rope_kv_store(Backend& older) {
+    const int64_t heads = 4, kv_heads = 2, hd = 16, positions = 8, slots = 2, capacity = 8;
+    struct Step {
+      Tensor q, k, v, pos, slot, cos, sin, k_cache, v_cache;
+    };
+    auto step = [&](Backend& on) {
+      auto f32 = [&](Shape shape, uint32_t seed) {
+        int64_t n = 1;
+        for (int64_t d : shape) n *= d;
+        return Tensor::from_host(on, MOE_DTYPE_F32, shape, random_floats(static_cast<size_t>(n), seed).data());
+      };
+      const std::vector<int32_t> pos{5}, slot{1};
+      return Step{f32({1, heads, hd}, 21), f32({1, kv_heads, hd}, 22), f32({1, kv_heads, hd}, 23),
+                  Tensor::from_host(on, MOE_DTYPE_I32, {1}, pos.data()),
+                  Tensor::from_host(on, MOE_DTYPE_I32, {1}, slot.data()), f32({positions, hd / 2}, 24),
+                  f32({positions, hd / 2}, 25), f32({slots, kv_heads, capacity, hd}, 26),
+                  f32({slots, kv_heads, capacity, hd}, 27)};
+    };
+    Step now = step(be()), then = step(older);
+    for (Step* s : {&now, &then})
+      ops::rope_kv_store(s->q, s->k, s->v, s->pos, ops::RopeSpec{&s->cos, &s->sin, 0, static_cast<int>(hd), 0},
+                         s->slot, s->k_cache, s->v_cache);
+    EXPECT_TRUE(same_bits(then.q, now.q, "q"));
+    EXPECT_TRUE(same_bits(then.k_cache, now.k_cache, "k_cache"));
+    EXPECT_TRUE(same_bits(then.v_cache, now.v_cache, "v_cache"));
   }
 
   moe_backend_ops table_{};
@@ -76,6 +105,7 @@ TEST_P(OlderPluginTest, Abi13PluginRunsTheFusedOpsAsTheirParts) {
   EXPECT_FALSE(older->has_route_and_permute());
   EXPECT_FALSE(older->has_rmsnorm_linear());
   EXPECT_FALSE(older->has_expert_mlp_unpermute());
+  EXPECT_FALSE(older->has_rope_kv_store());
   expect_same_results(*older);
 }
 
@@ -84,6 +114,7 @@ TEST_P(OlderPluginTest, Abi14RouteAndPermuteIsNotCalledWithTheNewArguments) {
   EXPECT_FALSE(older->has_route_and_permute());  // its 1.4 entry took other arguments
   EXPECT_FALSE(older->has_rmsnorm_linear());
   EXPECT_FALSE(older->has_expert_mlp_unpermute());
+  EXPECT_FALSE(older->has_rope_kv_store());
   expect_same_results(*older);
 }
 
@@ -91,6 +122,7 @@ TEST_P(OlderPluginTest, CurrentPluginHasThem) {
   EXPECT_TRUE(be().has_route_and_permute());
   EXPECT_TRUE(be().has_rmsnorm_linear());
   EXPECT_TRUE(be().has_expert_mlp_unpermute());
+  EXPECT_TRUE(be().has_rope_kv_store());
 }
 
 }  // namespace

@@ -27,7 +27,7 @@ extern "C" {
 #define MOE_PLUGIN_ABI_MAJOR 1
 #define MOE_PLUGIN_ABI_MINOR 5 /* 1.1: collectives appended to moe_backend_ops; 1.2: recorded steps; 1.3: argmax_rows;
                                   1.4: route_and_permute; 1.5: route_and_permute takes the layer's norm,
-                                  rmsnorm_linear, expert_mlp_unpermute */
+                                  rmsnorm_linear, expert_mlp_unpermute, rope_kv_store */
 #define MOE_PLUGIN_ABI_VERSION ((uint32_t)((MOE_PLUGIN_ABI_MAJOR << 16) | MOE_PLUGIN_ABI_MINOR))
 #define MOE_PLUGIN_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define MOE_PLUGIN_ABI_MINOR_OF(v) ((uint32_t)(v)&0xffffu)
@@ -429,6 +429,20 @@ typedef struct moe_backend_ops {
                                      const moe_tensor* gate_up, const moe_tensor* down, int32_t activation,
                                      const moe_tensor* source, const moe_tensor* weights, int32_t accumulate,
                                      moe_tensor* y_sorted, moe_tensor* out);
+
+  /* ---- appended in ABI 1.5 (NULL where a backend has none; the core then calls rope and kv_store) ----
+   * A layer's new queries and keys rotated and its keys and values stored, as one op, so that a decode step
+   * can run them as one kernel:
+   *   rope(q, positions, cos_table, sin_table, rot_offset, rot_dim, layout); rope(k, ...)   (in place)
+   *   kv_store(k, v, slot, positions, k_cache, v_cache)
+   * q f32 [tokens, heads, dk], k f32 [tokens, kv_heads, dk], v f32 [tokens, kv_heads, dv], not overlapping;
+   * the other arguments as those ops take them (positions serve both). Errors are those of the ops (q and k
+   * named as such); the results are theirs bit for bit. A math op: recorded like the others while
+   * recording. */
+  moe_status (*rope_kv_store)(moe_backend* be, moe_tensor* q, moe_tensor* k, const moe_tensor* v,
+                              const moe_tensor* positions, const moe_tensor* cos_table, const moe_tensor* sin_table,
+                              int32_t rot_offset, int32_t rot_dim, int32_t layout, const moe_tensor* slot,
+                              moe_tensor* k_cache, moe_tensor* v_cache);
 } moe_backend_ops;
 
 /* ------------------------------------------------------------------------------------------------
