@@ -5,6 +5,8 @@
 // switched by MOE_CUDA_FUSED_DECODE, so the recorded rounds run with it on and off), both layouts, partial
 // rotary dims, grouped heads, value widths other than the keys', several tokens in their own slots, q and k
 // adjacent as in a one-token step's stacked row, and argument errors. Backends without the entry skip.
+#include <utility>
+
 #include "backend_fixture.h"
 #include "tensor/ops.h"
 
@@ -76,22 +78,37 @@ class RopeKvStoreTest : public BackendTest {
     return s;
   }
 
+  // Two steps with the same contents, for the op and for its parts.
+  std::pair<Step, Step> twins(const RopeStoreCase& c, uint32_t seed) {
+    uint32_t first = seed, second = seed;
+    Step a = step(c, first);
+    return {a, step(c, second)};
+  }
+
   static ops::RopeSpec spec_of(const RopeStoreCase& c, const Step& s) {
     return ops::RopeSpec{&s.cos, &s.sin, c.rot_offset, c.rot_dim, c.layout};
   }
 
+  // A step's tensors as the op table takes them.
+  struct Refs {
+    moe_tensor q, k, v, positions, cos, sin, slot, k_cache, v_cache;
+  };
+  static Refs refs(const Step& s) {
+    return Refs{s.q.ref(),   s.k.ref(),    s.v.ref(),       s.positions.ref(), s.cos.ref(),
+                s.sin.ref(), s.slot.ref(), s.k_cache.ref(), s.v_cache.ref()};
+  }
   moe_status call_raw(const RopeStoreCase& c, Step& s) {
-    moe_tensor qr = s.q.ref(), kr = s.k.ref(), vr = s.v.ref(), pr = s.positions.ref(), cr = s.cos.ref(),
-               sr = s.sin.ref(), slr = s.slot.ref(), kc = s.k_cache.ref(), vc = s.v_cache.ref();
-    return be().ops().rope_kv_store(be().handle(), &qr, &kr, &vr, &pr, &cr, &sr, c.rot_offset, c.rot_dim, c.layout,
-                                    &slr, &kc, &vc);
+    Refs r = refs(s);
+    return be().ops().rope_kv_store(be().handle(), &r.q, &r.k, &r.v, &r.positions, &r.cos, &r.sin, c.rot_offset,
+                                    c.rot_dim, c.layout, &r.slot, &r.k_cache, &r.v_cache);
   }
   moe_status separately_raw(const RopeStoreCase& c, Step& s) {
-    moe_tensor qr = s.q.ref(), kr = s.k.ref(), vr = s.v.ref(), pr = s.positions.ref(), cr = s.cos.ref(),
-               sr = s.sin.ref(), slr = s.slot.ref(), kc = s.k_cache.ref(), vc = s.v_cache.ref();
-    moe_status st = be().ops().rope(be().handle(), &qr, &pr, &cr, &sr, c.rot_offset, c.rot_dim, c.layout);
-    if (st == MOE_OK) st = be().ops().rope(be().handle(), &kr, &pr, &cr, &sr, c.rot_offset, c.rot_dim, c.layout);
-    if (st == MOE_OK) st = be().ops().kv_store(be().handle(), &kr, &vr, &slr, &pr, &kc, &vc);
+    Refs r = refs(s);
+    const int32_t off = c.rot_offset, dim = c.rot_dim, layout = c.layout;
+    moe_status st = be().ops().rope(be().handle(), &r.q, &r.positions, &r.cos, &r.sin, off, dim, layout);
+    if (st == MOE_OK) st = be().ops().rope(be().handle(), &r.k, &r.positions, &r.cos, &r.sin, off, dim, layout);
+    if (st == MOE_OK)
+      st = be().ops().kv_store(be().handle(), &r.k, &r.v, &r.slot, &r.positions, &r.k_cache, &r.v_cache);
     return st;
   }
 
@@ -108,10 +125,8 @@ MOE_INSTANTIATE_FOR_BACKENDS(RopeKvStoreTest);
 TEST_P(RopeKvStoreTest, EagerCallMatchesRopeAndKvStore) {
   for (const RopeStoreCase& c : kCases) {
     SCOPED_TRACE(c.name);
-    uint32_t seed = 1400;
-    Step got = step(c, seed);
-    seed = 1400;
-    Step want = step(c, seed);
+    std::pair<Step, Step> steps = twins(c, 1400);
+    Step &got = steps.first, &want = steps.second;
     ops::rope_kv_store(got.q, got.k, got.v, got.positions, spec_of(c, got), got.slot, got.k_cache, got.v_cache);
     be().check(separately_raw(c, want), "rope and kv_store");
     expect_same(got, want);
@@ -125,10 +140,8 @@ TEST_P(RopeKvStoreTest, RecordedCallMatchesTheOpsRecorded) {
   with_fused_decode_off_and_on([&](const char*) {
     for (const RopeStoreCase& c : kCases) {
       SCOPED_TRACE(c.name);
-      uint32_t seed = 1500;
-      Step got = step(c, seed);
-      seed = 1500;
-      Step want = step(c, seed);
+      std::pair<Step, Step> steps = twins(c, 1500);
+      Step &got = steps.first, &want = steps.second;
       moe_recorded_step* one = record([&] { return call_raw(c, got); }, "rope_kv_store");
       moe_recorded_step* ops = record([&] { return separately_raw(c, want); }, "rope and kv_store");
       for (int round = 0; round < 2; ++round) {
