@@ -195,27 +195,6 @@ void launch(moe_backend& be, const ExpertShapes& s, const float* x, const int64_
 }
 
 void run_on_device(moe_backend& be, const ExpertShapes& s, const float* x, const int64_t* offsets, const void* gate_up,
-                   const void* down, int32_t activation, float* y, const TokenCombine* combine);
-
-}  // namespace
-
-void expert_mlp_on_device(moe_backend& be, const ExpertShapes& s, const float* x, const int64_t* offsets,
-                          const void* gate_up, const void* down, int32_t activation, float* y) {
-  run_on_device(be, s, x, offsets, gate_up, down, activation, y, nullptr);
-}
-
-bool expert_mlp_combine_on_device(moe_backend& be, const ExpertShapes& s, const float* x, const int64_t* offsets,
-                                  const void* gate_up, const void* down, int32_t activation, float* y,
-                                  const TokenCombine& combine) {
-  // One token's rows (at most what the kernel's shared maps hold), every dimension present.
-  if (s.rows < 1 || s.rows > kMaxCombineRows || s.dim == 0 || s.width == 0 || s.experts == 0) return false;
-  run_on_device(be, s, x, offsets, gate_up, down, activation, y, &combine);
-  return true;
-}
-
-namespace {
-
-void run_on_device(moe_backend& be, const ExpertShapes& s, const float* x, const int64_t* offsets, const void* gate_up,
                    const void* down, int32_t activation, float* y, const TokenCombine* combine) {
   if (s.rows == 0 || s.dim == 0 || s.experts == 0) return;
   if (s.experts > INT32_MAX || s.width > INT32_MAX || s.dim / kMlpWarps > 65535 || s.width / kMlpWarps > 65535)
@@ -249,4 +228,19 @@ void run_on_device(moe_backend& be, const ExpertShapes& s, const float* x, const
 }
 
 }  // namespace
+
+void expert_mlp_on_device(moe_backend& be, const ExpertShapes& s, const float* x, const int64_t* offsets,
+                          const void* gate_up, const void* down, int32_t activation, float* y) {
+  run_on_device(be, s, x, offsets, gate_up, down, activation, y, nullptr);
+}
+
+bool expert_mlp_combine_on_device(moe_backend& be, const ExpertShapes& s, const float* x, const int64_t* offsets,
+                                  const void* gate_up, const void* down, int32_t activation, float* y,
+                                  const TokenCombine& combine) {
+  // One token's rows (at most what the kernel's shared maps hold), every dimension present.
+  if (s.rows < 1 || s.rows > kMaxCombineRows || s.dim == 0 || s.width == 0 || s.experts == 0) return false;
+  run_on_device(be, s, x, offsets, gate_up, down, activation, y, &combine);
+  return true;
+}
+
 }  // namespace moe_cuda

@@ -9,6 +9,7 @@
 #include "device_math.cuh"
 #include "tensor_checks.h"
 #include "pdl_launch.cuh"
+#include "rmsnorm.h"
 #include "rmsnorm_device.cuh"
 
 namespace moe_cuda {
@@ -71,17 +72,22 @@ __global__ void rmsnorm_dx(const float* x, const void* weight, bool bf16, const 
 
 }  // namespace
 
+int64_t check_rmsnorm(const moe_tensor* x, const moe_tensor* weight, float eps, const moe_tensor* y) {
+  const int64_t n = check_tensor(x, "x", MOE_DTYPE_F32, -1);
+  const int64_t width = check_float_tensor(weight, "weight", 1);
+  const int64_t ny = check_tensor(y, "y", MOE_DTYPE_F32, -1);
+  if (x->ndim < 1 || x->shape[x->ndim - 1] != width || ny != n)
+    invalid("x " + shape_string(*x) + ", weight " + shape_string(*weight) + " and y " + shape_string(*y) +
+            " do not agree (x's last dimension must be the weight's length, y as many elements as x)");
+  if (!(eps >= 0.f)) invalid("eps=" + std::to_string(eps) + " must be a non-negative number");
+  return n;
+}
+
 moe_status cuda_rmsnorm(moe_backend* be, const moe_tensor* x, const moe_tensor* weight, float eps, moe_tensor* y) {
   return guarded(be, [&](moe_backend& b) {
-    const int64_t n = check_tensor(x, "x", MOE_DTYPE_F32, -1);
-    const int64_t width = check_float_tensor(weight, "weight", 1);
-    const int64_t ny = check_tensor(y, "y", MOE_DTYPE_F32, -1);
-    if (x->ndim < 1 || x->shape[x->ndim - 1] != width || ny != n)
-      invalid("x " + shape_string(*x) + ", weight " + shape_string(*weight) + " and y " + shape_string(*y) +
-              " do not agree (x's last dimension must be the weight's length, y as many elements as x)");
-    if (!(eps >= 0.f)) invalid("eps=" + std::to_string(eps) + " must be a non-negative number");
+    const int64_t n = check_rmsnorm(x, weight, eps, y);
     if (n == 0) return;
-    const int64_t rows = n / width;
+    const int64_t width = weight->shape[0], rows = n / width;
     if (rows > INT32_MAX) fail(MOE_ERR_UNSUPPORTED, "rmsnorm over more than 2^31 - 1 rows is not supported");
     launch_pdl(b, "rmsnorm_rows", rmsnorm_rows, static_cast<unsigned>(rows), kNormThreads, 0, data_of<const float>(x),
                weight->data, weight->dtype == MOE_DTYPE_BF16, eps, width, data_of<float>(y));

@@ -22,6 +22,7 @@
 #include "pdl_launch.cuh"
 #include "permute_block.cuh"
 #include "recording.h"
+#include "rmsnorm.h"
 #include "rmsnorm_device.cuh"
 #include "routing.h"
 #include "routing_device.cuh"
@@ -137,11 +138,7 @@ moe_status cuda_route_and_permute(moe_backend* be, const moe_tensor* x, const mo
     if (!one_block) return;  // the ops below check the rest themselves
     LayerNorm norm;
     if (norm_weight) {
-      check_float_tensor(norm_weight, "weight", 1);
-      if (norm_weight->shape[0] != dim)
-        invalid("x " + shape_string(*x) + ", weight " + shape_string(*norm_weight) +
-                " do not agree (the norm's weight must be [dim])");
-      if (!(eps >= 0.f)) invalid("eps=" + std::to_string(eps) + " must be a non-negative number");
+      check_rmsnorm(x, norm_weight, eps, h);
       norm = LayerNorm{norm_weight->data, norm_weight->dtype == MOE_DTYPE_BF16, eps};
     }
     check_router(logits, top_k, ids, weights);

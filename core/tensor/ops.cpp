@@ -149,11 +149,13 @@ Tensor rmsnorm_linear(const Tensor& x, const Tensor& norm_weight, float eps, con
   return y;
 }
 
-void rope(Tensor& x, const Tensor& positions, const Tensor& cos_table, const Tensor& sin_table, int rot_offset,
-          int rot_dim, int layout) {
-  const char* op = "rope";
-  expect_dtype(x, MOE_DTYPE_F32, op, "x");
-  expect_ndim(x, 3, op, "x");
+namespace {
+
+// rope's checks of x (named `name`), for it and for rope_kv_store.
+void expect_rope(const char* op, const Tensor& x, const char* name, const Tensor& positions, const Tensor& cos_table,
+                 const Tensor& sin_table, int rot_offset, int rot_dim) {
+  expect_dtype(x, MOE_DTYPE_F32, op, name);
+  expect_ndim(x, 3, op, name);
   expect_dtype(positions, MOE_DTYPE_I32, op, "positions");
   expect(positions.numel() == x.dim(0), op, "positions must have one entry per token");
   expect(rot_dim > 0 && rot_dim % 2 == 0 && rot_offset >= 0 && rot_offset + rot_dim <= x.dim(2), op,
@@ -161,6 +163,28 @@ void rope(Tensor& x, const Tensor& positions, const Tensor& cos_table, const Ten
              std::to_string(x.dim(2)));
   expect(cos_table.ndim() == 2 && cos_table.dim(1) == rot_dim / 2 && sin_table.shape() == cos_table.shape(), op,
          "cos/sin tables must be [positions, rot_dim/2]");
+}
+
+// kv_store's checks, for it and for rope_kv_store.
+void expect_kv_store(const char* op, const Tensor& k, const Tensor& v, const Tensor& slot, const Tensor& position,
+                     const Tensor& k_cache, const Tensor& v_cache) {
+  expect_ndim(k, 3, op, "k");
+  expect_ndim(v, 3, op, "v");
+  expect_ndim(k_cache, 4, op, "k_cache");
+  expect_ndim(v_cache, 4, op, "v_cache");
+  expect(k.dim(0) == v.dim(0) && slot.numel() == k.dim(0) && position.numel() == k.dim(0) &&
+             k.dim(1) == k_cache.dim(1) && k.dim(2) == k_cache.dim(3) && v.dim(1) == v_cache.dim(1) &&
+             v.dim(2) == v_cache.dim(3) && k_cache.dim(0) == v_cache.dim(0) && k_cache.dim(2) == v_cache.dim(2),
+         op, "k " + shape_string(k.shape()) + ", v " + shape_string(v.shape()) + ", caches " +
+                 shape_string(k_cache.shape()) + ", " + shape_string(v_cache.shape()) + " do not agree");
+}
+
+}  // namespace
+
+void rope(Tensor& x, const Tensor& positions, const Tensor& cos_table, const Tensor& sin_table, int rot_offset,
+          int rot_dim, int layout) {
+  const char* op = "rope";
+  expect_rope(op, x, "x", positions, cos_table, sin_table, rot_offset, rot_dim);
   Backend& be = x.backend();
   moe_tensor xr = x.ref(), pr = positions.ref(), cr = cos_table.ref(), sr = sin_table.ref();
   be.check(be.ops().rope(be.handle(), &xr, &pr, &cr, &sr, rot_offset, rot_dim, layout), op);
@@ -378,15 +402,7 @@ void expert_mlp_unpermute(const Tensor& x_sorted, const Tensor& offsets, const T
 void kv_store(const Tensor& k, const Tensor& v, const Tensor& slot, const Tensor& position, Tensor& k_cache,
               Tensor& v_cache) {
   const char* op = "kv_store";
-  expect_ndim(k, 3, op, "k");
-  expect_ndim(v, 3, op, "v");
-  expect_ndim(k_cache, 4, op, "k_cache");
-  expect_ndim(v_cache, 4, op, "v_cache");
-  expect(k.dim(0) == v.dim(0) && slot.numel() == k.dim(0) && position.numel() == k.dim(0) &&
-             k.dim(1) == k_cache.dim(1) && k.dim(2) == k_cache.dim(3) && v.dim(1) == v_cache.dim(1) &&
-             v.dim(2) == v_cache.dim(3) && k_cache.dim(0) == v_cache.dim(0) && k_cache.dim(2) == v_cache.dim(2),
-         op, "k " + shape_string(k.shape()) + ", v " + shape_string(v.shape()) + ", caches " +
-                 shape_string(k_cache.shape()) + ", " + shape_string(v_cache.shape()) + " do not agree");
+  expect_kv_store(op, k, v, slot, position, k_cache, v_cache);
   Backend& be = k.backend();
   moe_tensor kr = k.ref(), vr = v.ref(), sr = slot.ref(), pr = position.ref(), kc = k_cache.ref(), vc = v_cache.ref();
   be.check(be.ops().kv_store(be.handle(), &kr, &vr, &sr, &pr, &kc, &vc), op);
@@ -417,29 +433,11 @@ void rope_kv_store(Tensor& q, Tensor& k, const Tensor& v, const Tensor& position
     kv_store(k, v, slot, positions, k_cache, v_cache);
     return;
   }
-  expect_dtype(q, MOE_DTYPE_F32, op, "q");
-  expect_ndim(q, 3, op, "q");
-  expect_dtype(k, MOE_DTYPE_F32, op, "k");
-  expect_ndim(k, 3, op, "k");
-  expect_ndim(v, 3, op, "v");
-  expect_dtype(positions, MOE_DTYPE_I32, op, "positions");
-  expect(positions.numel() == q.dim(0) && k.dim(0) == q.dim(0) && k.dim(2) == q.dim(2), op,
-         "q " + shape_string(q.shape()) + ", k " + shape_string(k.shape()) + " and positions " +
-             shape_string(positions.shape()) + " do not agree");
-  expect(rope.rot_dim > 0 && rope.rot_dim % 2 == 0 && rope.rot_offset >= 0 &&
-             rope.rot_offset + rope.rot_dim <= q.dim(2),
-         op, "rotary dims [" + std::to_string(rope.rot_offset) + ", +" + std::to_string(rope.rot_dim) +
-                 ") outside head dim " + std::to_string(q.dim(2)));
-  expect(rope.cos_table->ndim() == 2 && rope.cos_table->dim(1) == rope.rot_dim / 2 &&
-             rope.sin_table->shape() == rope.cos_table->shape(),
-         op, "cos/sin tables must be [positions, rot_dim/2]");
-  expect_ndim(k_cache, 4, op, "k_cache");
-  expect_ndim(v_cache, 4, op, "v_cache");
-  expect(k.dim(0) == v.dim(0) && slot.numel() == k.dim(0) && k.dim(1) == k_cache.dim(1) &&
-             k.dim(2) == k_cache.dim(3) && v.dim(1) == v_cache.dim(1) && v.dim(2) == v_cache.dim(3) &&
-             k_cache.dim(0) == v_cache.dim(0) && k_cache.dim(2) == v_cache.dim(2),
-         op, "k " + shape_string(k.shape()) + ", v " + shape_string(v.shape()) + ", caches " +
-                 shape_string(k_cache.shape()) + ", " + shape_string(v_cache.shape()) + " do not agree");
+  expect_rope(op, q, "q", positions, *rope.cos_table, *rope.sin_table, rope.rot_offset, rope.rot_dim);
+  expect(k.ndim() == 3 && k.dim(2) == q.dim(2), op,
+         "q " + shape_string(q.shape()) + " and k " + shape_string(k.shape()) + " must have one head dim");
+  expect_rope(op, k, "k", positions, *rope.cos_table, *rope.sin_table, rope.rot_offset, rope.rot_dim);
+  expect_kv_store(op, k, v, slot, positions, k_cache, v_cache);
   moe_tensor qr = q.ref(), kr = k.ref(), vr = v.ref(), pr = positions.ref(), cr = rope.cos_table->ref(),
              sr = rope.sin_table->ref(), slr = slot.ref(), kc = k_cache.ref(), vc = v_cache.ref();
   be.check(be.ops().rope_kv_store(be.handle(), &qr, &kr, &vr, &pr, &cr, &sr, rope.rot_offset, rope.rot_dim,
